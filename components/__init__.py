@@ -1,0 +1,1 @@
+"""Reusable ComponentResources. They take typed Args and never read config or the environment."""

@@ -1,0 +1,63 @@
+"""``infra``: check the stacks offline (and, in later commands, diff and audit them)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from infra.engine import run_in_order
+from infra.inventory import inventory
+from infra.order import OrderError, run_order
+from infra.project import ProjectError, load_project
+from infra.render.json_format import render_json
+from infra.render.terminal import render_inventory
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="infra", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="run each stack's __main__.py under Pulumi's mock engine")
+    check.add_argument("stacks", nargs="*", metavar="STACK", help="stacks to check (default: every Pulumi.*.yaml)")
+    check.add_argument("--format", choices=("terminal", "json"), default="terminal")
+    check.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
+    check.add_argument("--project-dir", type=Path, default=Path.cwd(), help="the Pulumi project (default: .)")
+    args = parser.parse_args(argv)
+    return _check(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        project = load_project(args.project_dir.resolve())
+        requested = args.stacks or project.stack_names()
+        files, order = run_order(project, requested)
+    except (ProjectError, OrderError) as exc:
+        print(f"infra: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for extra in sorted(set(order) - set(requested)):
+        print(f"infra: also running {extra}: a requested stack references it", file=sys.stderr)
+    print(f"infra: checking {', '.join(order)} under Pulumi's mock engine", file=sys.stderr)
+    runs = run_in_order(project, files, order)
+    doc = inventory([runs[name] for name in order])
+    status = EXIT_OK
+    for run in runs.values():
+        for problem in run.problems:
+            print(f"{run.stack}: {problem}", file=sys.stderr)
+        if run.crash:
+            print(f"{run.stack}: program crashed: {run.crash}", file=sys.stderr)
+        if not run.ok:
+            status = EXIT_USAGE
+    text = render_json(doc) if args.format == "json" else render_inventory(doc)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return status
+
+
+def entrypoint() -> None:
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Run a stack's real ``__main__.py`` under Pulumi's mock engine and capture its inventory.
+
+Each stack runs in a fresh ``contextvars`` context with its own event loop, so Pulumi's
+runtime state (settings, root resource, config) never leaks from one stack to the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import runpy
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.mocks import Capture, CapturedResource, OfflineMocks, RecordingMonitor, StackOutputs
+from infra.project import Project, StackFile
+
+ORGANIZATION = "organization"
+SECRET = "[secret]"
+
+
+@dataclass
+class StackRun:
+    """One stack's mock run: what it registered and exported, or why it stopped."""
+
+    stack: str
+    resources: list[CapturedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: frozenset[str] = frozenset()
+    problems: list[str] = field(default_factory=list)
+    """Bad input: one line per problem (config errors, RunErrors)."""
+    crash: str | None = None
+    """An unexpected exception: a bug in the program, not in its input."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.crash is None
+
+    def as_reference(self) -> StackOutputs:
+        return StackOutputs(values=self.outputs, secret_names=self.secret_outputs)
+
+
+def run_stack(project: Project, stack: StackFile, references: Mapping[str, StackOutputs] | None = None) -> StackRun:
+    """Run one stack in an isolated Pulumi runtime."""
+    context = contextvars.Context()
+    return context.run(_run_isolated, project, stack, dict(references or {}))
+
+
+def _run_isolated(project: Project, stack: StackFile, references: dict[str, StackOutputs]) -> StackRun:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    run = StackRun(stack=stack.name)
+    capture = Capture()
+    mocks = OfflineMocks(capture, default_region=stack.config.get("aws:region"), references=references)
+    try:
+        runtime_settings.reset_options(project=project.name, stack=stack.name, organization=ORGANIZATION)
+        runtime_config.set_all_config(dict(stack.config), sorted(stack.secret_keys))
+        pulumi_mocks.set_mocks(
+            mocks,
+            project=project.name,
+            stack=stack.name,
+            preview=False,
+            organization=ORGANIZATION,
+            monitor=RecordingMonitor(mocks, capture),
+        )
+        with _program_environment(project.root):
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project.main), run_name="__main__")))
+            run.outputs, run.secret_outputs = _resolve_exports()
+    except pulumi.RunError as exc:
+        run.problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()] or [str(exc)]
+        if hasattr(exc, "problems"):
+            run.problems = [str(p) for p in exc.problems]
+    except Exception as exc:
+        run.crash = f"{type(exc).__name__}: {exc}"
+        if os.environ.get("INFRA_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    run.resources = list(capture.resources.values())
+    return run
+
+
+@contextmanager
+def _program_environment(root: Path) -> Iterator[None]:
+    # The CLI runs the program from the project directory with it first on sys.path.
+    old_cwd, old_path = os.getcwd(), list(sys.path)
+    os.chdir(root)
+    sys.path.insert(0, str(root))
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        sys.path[:] = old_path
+
+
+def _resolve_exports() -> tuple[dict[str, Any], frozenset[str]]:
+    root = runtime_settings.get_root_resource()
+    exports: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
+    values: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for key, value in exports.items():
+        output = pulumi.Output.from_input(value)
+        values[key] = _sync_await(output.future())
+        if _sync_await(output.is_secret()):
+            secrets.add(key)
+    return values, frozenset(secrets)
+
+
+def redact(value: Any) -> Any:
+    """Replace every secret-marked value with ``[secret]`` (for anything that is printed or stored)."""
+    if isinstance(value, dict):
+        if value.get(_special_sig_key) == _special_secret_sig:
+            return SECRET
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf carries every number as a double; show 365, not 365.0
+    return value
+
+
+def run_in_order(project: Project, stacks: Sequence[StackFile], order: Sequence[str]) -> dict[str, StackRun]:
+    """Run stacks in dependency order, handing each finished stack's exports to the next."""
+    by_name = {s.name: s for s in stacks}
+    runs: dict[str, StackRun] = {}
+    references: dict[str, StackOutputs] = {}
+    for name in order:
+        run = run_stack(project, by_name[name], references)
+        runs[name] = run
+        if run.ok:
+            references[name] = run.as_reference()
+    return runs

@@ -1,0 +1,1 @@
+"""One renderer per output format, shared by check, diff and audit."""

@@ -1,0 +1,165 @@
+"""Read the stack's config once, validate all of it, and return a typed StackConfig.
+
+``parse_stack_config`` is pure (a mapping of ``namespace:key`` to the string the Pulumi
+engine hands the program), so tests and ``infra`` can call it without a Pulumi runtime.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from residency import JURISDICTIONS
+from stackconfig.addressing import check_address_plan
+from stackconfig.errors import ConfigError, Problem
+from stackconfig.models import PROJECT, AwsStackConfig, OnPremStackConfig, StackConfig
+
+# Keys read from other namespaces; everything else outside ours belongs to providers.
+_FOREIGN_KEYS = {"aws:region": "aws:region"}
+
+
+def parse_stack_config(raw: Mapping[str, str]) -> StackConfig:
+    """Validate the whole config or raise ConfigError listing every problem."""
+    data: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in sorted(raw.items()):
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT:
+            data[name] = _decode(value)
+        elif key in _FOREIGN_KEYS:
+            data[_FOREIGN_KEYS[key]] = value
+
+    kind = data.get("deployment", {}).get("kind") if isinstance(data.get("deployment"), dict) else None
+    model: type[BaseModel]
+    if kind == "aws":
+        model = AwsStackConfig
+    elif kind == "onprem":
+        model = OnPremStackConfig
+    else:
+        problems.append(Problem(f"{PROJECT}:deployment.kind", f"required; allowed: aws, onprem (got {kind!r})"))
+        raise ConfigError(problems)
+
+    try:
+        config = model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_problems_from(exc, model)) from None
+    assert isinstance(config, (AwsStackConfig, OnPremStackConfig))
+    problems = check_address_plan(config.address_plan) + _semantic_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _decode(value: str) -> Any:
+    # The engine passes objects and lists as JSON text and scalars as plain strings.
+    stripped = value.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _semantic_problems(config: StackConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    jurisdiction = JURISDICTIONS[config.deployment.jurisdiction]
+    if isinstance(config, AwsStackConfig):
+        if config.aws_region not in jurisdiction.aws_regions:
+            allowed = ", ".join(sorted(jurisdiction.aws_regions))
+            problems.append(
+                Problem(
+                    "aws:region",
+                    f"{config.aws_region} is outside jurisdiction {jurisdiction.id} "
+                    f"({jurisdiction.regulation.id}); allowed: {allowed}",
+                )
+            )
+        sites = config.address_plan.aws_sites
+        if config.deployment.site not in sites:
+            problems.append(
+                Problem(
+                    f"{PROJECT}:deployment.site",
+                    f"{config.deployment.site!r} is not a site of {PROJECT}:addressPlan.awsSites (have: {', '.join(sorted(sites))})",
+                )
+            )
+        else:
+            problems += _subnet_fit_problems(config)
+        if config.classification == "restricted":
+            problems.append(
+                Problem(
+                    f"{PROJECT}:deployment.dataClassification",
+                    "restricted data stays on-prem; allowed on AWS: public, internal, confidential",
+                )
+            )
+    return problems
+
+
+def _subnet_fit_problems(config: AwsStackConfig) -> list[Problem]:
+    vpc = ipaddress.IPv4Network(config.site_plan.vpc_cidr)
+    net = config.network
+    problems = []
+    for key, prefix in (
+        ("privateSubnetPrefix", net.private_subnet_prefix),
+        ("publicSubnetPrefix", net.public_subnet_prefix),
+    ):
+        if prefix <= vpc.prefixlen:
+            problems.append(
+                Problem(f"{PROJECT}:network.{key}", f"/{prefix} must be longer than the VPC's /{vpc.prefixlen}")
+            )
+    if problems:
+        return problems
+    needed = net.az_count * (2 ** (32 - net.private_subnet_prefix) + 2 ** (32 - net.public_subnet_prefix))
+    if needed > vpc.num_addresses:
+        problems.append(
+            Problem(
+                f"{PROJECT}:network.azCount",
+                f"{net.az_count} AZs of /{net.private_subnet_prefix} private and /{net.public_subnet_prefix} public "
+                f"subnets need {needed} addresses; the VPC {vpc} has {vpc.num_addresses}",
+            )
+        )
+    return problems
+
+
+def _problems_from(exc: ValidationError, model: type[BaseModel]) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        path = _key_path(error["loc"])
+        if error["type"] == "extra_forbidden":
+            message = "unknown key" + _allowed_keys_hint(model, loc[:-1])
+        elif error["type"] == "missing":
+            message = "required"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            if "input" in error and not isinstance(error["input"], (dict, list)):
+                message += f" (got {error['input']!r})"
+        problems.append(Problem(path, message))
+    return problems
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return PROJECT
+    head, *rest = loc
+    path = head if isinstance(head, str) and ":" in head else f"{PROJECT}:{head}"
+    for part in rest:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _allowed_keys_hint(model: type[BaseModel], parent: list[str]) -> str:
+    current: type[BaseModel] | None = model
+    for part in parent:
+        if current is None:
+            return ""
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        annotation = getattr(field, "annotation", None) if field else None
+        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if current is None:
+        return ""
+    allowed = sorted(f.alias or n for n, f in current.model_fields.items())
+    return f"; allowed: {', '.join(allowed)}"

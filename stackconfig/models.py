@@ -1,0 +1,200 @@
+"""Typed stack configuration: every key a stack may set, its default and what is allowed.
+
+Field aliases are the config key names users write in ``Pulumi.<stack>.yaml``, so that a
+validation error can name the exact key path (``hybrid-llm-infra:network.azCount``).
+Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from residency import CLASSIFICATIONS, JURISDICTIONS
+
+PROJECT = "hybrid-llm-infra"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR block with host bits zero (e.g. 10.20.0.0/16): {exc}") from None
+    if network.version != 4:
+        raise ValueError("only IPv4 CIDR blocks are supported")
+    return str(network)
+
+
+def _public_ipv4(value: str) -> str:
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError("not an IPv4 address") from None
+    rfc1918 = any(address in ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+    if rfc1918 or address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified:
+        raise ValueError("must be the site's public address (not RFC 1918, loopback, link-local or multicast)")
+    return str(address)
+
+
+def _classification(value: str) -> str:
+    if value not in CLASSIFICATIONS:
+        raise ValueError(f"allowed: {', '.join(CLASSIFICATIONS)}")
+    return value
+
+
+def _retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"CloudWatch Logs allows only {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return value
+
+
+def _dns_label(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+        raise ValueError("must be a DNS label: lowercase letters, digits and '-', at most 63 characters")
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+PublicIPv4 = Annotated[str, AfterValidator(_public_ipv4)]
+Classification = Annotated[str, AfterValidator(_classification)]
+RetentionDays = Annotated[int, AfterValidator(_retention)]
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+JurisdictionId = Literal["EU", "UAE"]
+assert set(JURISDICTIONS) == {"EU", "UAE"}, "keep JurisdictionId in step with residency.JURISDICTIONS"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class OnPremSitePlan(_Model):
+    """The on-prem site in the shared address plan."""
+
+    vpn_gateway_public_ip: PublicIPv4 = Field(
+        description="Public IPv4 of the on-prem VPN gateway (the customer gateway)."
+    )
+    bgp_asn: int = Field(ge=1, le=4294967294, description="BGP ASN of the on-prem side (private ranges recommended).")
+    cidrs: list[Cidr] = Field(min_length=1, description="Address ranges of the on-prem networks routed over the VPN.")
+    pod_cidr: Cidr = Field(description="On-prem Kubernetes pod CIDR.")
+    service_cidr: Cidr = Field(description="On-prem Kubernetes service CIDR.")
+
+
+class AwsSitePlan(_Model):
+    """One AWS region's share of the address plan."""
+
+    vpc_cidr: Cidr = Field(description="The VPC's CIDR block.")
+    amazon_side_asn: int = Field(default=64512, ge=64512, le=4294967294, description="ASN of the AWS side of the VPN.")
+    tunnel_inside_cidrs: list[Cidr] = Field(
+        default_factory=list, description="The /30 inside CIDRs of this site's VPN tunnels (from 169.254.0.0/16)."
+    )
+
+
+class AddressPlan(_Model):
+    """The hybrid address plan that every stack shares (project-level config in Pulumi.yaml)."""
+
+    onprem: OnPremSitePlan
+    aws_sites: dict[DnsLabel, AwsSitePlan] = Field(min_length=1, description="AWS sites by name (e.g. frankfurt).")
+
+
+class Deployment(_Model):
+    """What this stack is: an AWS region or the on-prem site, in which jurisdiction, owned by whom."""
+
+    kind: Literal["aws", "onprem"] = Field(description="aws: an AWS region; onprem: the on-prem Kubernetes cluster.")
+    site: DnsLabel = Field(description="For aws, the name of this site in addressPlan.awsSites.")
+    jurisdiction: JurisdictionId = Field(description="Jurisdiction whose law governs this stack's data.")
+    environment: DnsLabel = Field(default="production", description="Environment tag value.")
+    owner: str = Field(min_length=1, description="Owner tag value (a team).")
+    cost_center: str = Field(min_length=1, description="Cost-center tag value.")
+    data_classification: Classification | None = Field(
+        default=None,
+        description="Highest classification this stack handles (default: confidential on AWS, restricted on-prem).",
+    )
+
+
+class NetworkConfig(_Model):
+    """The regional network of an AWS stack."""
+
+    az_count: int = Field(default=3, ge=2, le=6, description="How many availability zones to spread subnets over.")
+    private_subnet_prefix: int = Field(default=19, ge=16, le=28, description="Prefix length of each private subnet.")
+    public_subnet_prefix: int = Field(
+        default=24, ge=16, le=28, description="Prefix length of each public (NAT) subnet."
+    )
+    nat_gateway_per_az: bool = Field(default=True, description="One NAT gateway per AZ (true) or one shared (false).")
+    flow_log_retention_days: RetentionDays = Field(default=365, description="Retention of VPC flow logs, in days.")
+
+
+class KubernetesConfig(_Model):
+    """How the on-prem stack reaches its cluster."""
+
+    context: str = Field(min_length=1, description="kubeconfig context of the on-prem cluster.")
+    version: str = Field(default="1.31", pattern=r"^1\.\d{2}$", description="Kubernetes minor version of the cluster.")
+    namespaces: list[DnsLabel] = Field(
+        default_factory=lambda: ["inference"], min_length=1, description="Namespaces for restricted-data workloads."
+    )
+
+
+class _StackBase(_Model):
+    address_plan: AddressPlan
+    deployment: Deployment
+
+
+class AwsStackConfig(_StackBase):
+    """A stack that deploys into one AWS region."""
+
+    aws_region: str = Field(alias="aws:region", description="The AWS region (aws:region).")
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+
+    @property
+    def site_plan(self) -> AwsSitePlan:
+        return self.address_plan.aws_sites[self.deployment.site]
+
+    @property
+    def classification(self) -> str:
+        return self.deployment.data_classification or "confidential"
+
+
+class OnPremStackConfig(_StackBase):
+    """The stack that deploys onto the on-prem Kubernetes cluster."""
+
+    kubernetes: KubernetesConfig
+    peer_stacks: list[str] = Field(
+        default_factory=list, description="AWS stacks whose outputs this stack reads (stack names, e.g. frankfurt)."
+    )
+
+    @property
+    def classification(self) -> str:
+        return self.deployment.data_classification or "restricted"
+
+
+StackConfig = AwsStackConfig | OnPremStackConfig

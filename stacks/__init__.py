@@ -1,0 +1,1 @@
+"""Builders that turn a validated StackConfig into this stack's components."""

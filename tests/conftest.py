@@ -1,0 +1,86 @@
+"""The mock harness: Pulumi's own mock engine with the tool's offline mocks (moto's AWS data).
+
+Every test that uses ``pulumi_mocks`` gets a fresh event loop and a reset Pulumi runtime, and
+waits for every outstanding registration before it asserts (so nothing passes unseen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.mocks import Capture, CapturedResource, OfflineMocks, RecordingMonitor, StackOutputs
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
+
+
+class MockStack:
+    """A Pulumi runtime under mocks for one test."""
+
+    def __init__(self, region: str | None, references: dict[str, StackOutputs]) -> None:
+        self.capture = Capture()
+        self.mocks = OfflineMocks(self.capture, default_region=region, references=references)
+        runtime_settings.reset_options(project="hybrid-llm-infra", stack="test", organization="organization")
+        runtime_config.set_all_config({"aws:region": region} if region else {}, [])
+        pulumi_mocks.set_mocks(
+            self.mocks,
+            project="hybrid-llm-infra",
+            stack="test",
+            preview=False,
+            organization="organization",
+            monitor=RecordingMonitor(self.mocks, self.capture),
+        )
+
+    def settle(self) -> None:
+        """Wait until every registration and output of the program so far has completed."""
+        _sync_await(wait_for_rpcs())
+
+    def resolve(self, value: Any) -> Any:
+        self.settle()
+        return _sync_await(pulumi.Output.from_input(value).future())
+
+    def is_secret(self, value: Any) -> bool:
+        return bool(_sync_await(pulumi.Output.from_input(value).is_secret()))
+
+    def of_type(self, type_token: str) -> list[CapturedResource]:
+        self.settle()
+        return [r for r in self.capture.resources.values() if r.type == type_token]
+
+    def named(self, type_token: str, name: str) -> CapturedResource:
+        matches = [r for r in self.of_type(type_token) if r.name == name]
+        assert len(matches) == 1, f"expected one {type_token} named {name}, found {len(matches)}"
+        return matches[0]
+
+
+@pytest.fixture
+def pulumi_mocks_factory() -> Iterator[Any]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    def make(region: str | None = "eu-central-1", references: dict[str, StackOutputs] | None = None) -> MockStack:
+        return MockStack(region, references or {})
+
+    try:
+        yield make
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+        runtime_settings.reset_options()
+        runtime_config.set_all_config({}, [])
+
+
+@pytest.fixture
+def mock_stack(pulumi_mocks_factory: Any) -> MockStack:
+    stack: MockStack = pulumi_mocks_factory()
+    return stack

@@ -1,0 +1,41 @@
+"""Shared runs of the shipped stacks (one mock run per test session; the runs are deterministic)."""
+
+from __future__ import annotations
+
+import inspect
+from functools import cache
+from pathlib import Path
+
+from infra.engine import StackRun, run_in_order
+from infra.mocks import CapturedResource
+from infra.order import run_order
+from infra.project import load_project
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def shipped_runs() -> dict[str, StackRun]:
+    project = load_project(ROOT)
+    files, order = run_order(project, project.stack_names())
+    return run_in_order(project, files, order)
+
+
+def resource_class(type_token: str) -> type | None:
+    """The SDK class for a type token, to ask whether the resource takes tags."""
+    import importlib
+
+    package, module_path, name = type_token.split(":")
+    module_name = module_path.split("/")[0]
+    try:
+        module = importlib.import_module(f"pulumi_{package}.{module_name}")
+    except ImportError:
+        return None
+    return getattr(module, name, None)
+
+
+def is_taggable(resource: CapturedResource) -> bool:
+    cls = resource_class(resource.type)
+    if cls is None:
+        return False
+    return "tags" in inspect.signature(cls._internal_init).parameters  # type: ignore[attr-defined]
