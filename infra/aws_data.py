@@ -8,8 +8,10 @@ offerings are read straight from moto's resource files: the data is moto's, unch
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import importlib.util
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -35,7 +37,30 @@ def _moto_dir() -> Path:
 
 @cache
 def _zone_table() -> dict[str, tuple[Zone, ...]]:
-    # Load only moto's zone module, not the moto.ec2 package (whose import takes seconds).
+    cache_file = _cache_dir() / f"moto-{importlib.metadata.version('moto')}-zones.json"
+    try:
+        cached = json.loads(cache_file.read_text(encoding="utf-8"))
+        return {region: tuple(Zone(**z) for z in zones) for region, zones in cached.items()}
+    except (OSError, ValueError, TypeError):
+        pass
+    table = _zone_table_from_moto()
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        cache_file.write_text(
+            json.dumps({r: [z.__dict__ for z in zones] for r, zones in table.items()}), encoding="utf-8"
+        )
+    except OSError:
+        pass  # a read-only home only costs the next run the same half second
+    return table
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hybrid-llm-infra"
+
+
+def _zone_table_from_moto() -> dict[str, tuple[Zone, ...]]:
+    # Load only moto's zone module, not the moto.ec2 package (whose import takes seconds); it still
+    # imports boto3 (half a second), so its result is cached per moto version.
     path = _moto_dir() / "ec2" / "models" / "availability_zones_and_regions.py"
     spec = importlib.util.spec_from_file_location("_moto_availability_zones", path)
     if spec is None or spec.loader is None:

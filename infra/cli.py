@@ -34,14 +34,14 @@ def _check(args: argparse.Namespace) -> int:
     try:
         project = load_project(args.project_dir.resolve())
         requested = args.stacks or project.stack_names()
-        files, order = run_order(project, requested)
+        files, graph, order = run_order(project, requested)
     except (ProjectError, OrderError) as exc:
         print(f"infra: {exc}", file=sys.stderr)
         return EXIT_USAGE
     for extra in sorted(set(order) - set(requested)):
         print(f"infra: also running {extra}: a requested stack references it", file=sys.stderr)
     print(f"infra: checking {', '.join(order)} under Pulumi's mock engine", file=sys.stderr)
-    runs = run_in_order(project, files, order)
+    runs = run_in_order(project, files, graph)
     doc = inventory([runs[name] for name in order])
     status = EXIT_OK
     for run in runs.values():

@@ -6,13 +6,18 @@ runtime state (settings, root resource, config) never leaks from one stack to th
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextvars
+import importlib
+import multiprocessing
 import os
 import runpy
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager, suppress
+from graphlib import TopologicalSorter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,14 +140,54 @@ def redact(value: Any) -> Any:
     return value
 
 
-def run_in_order(project: Project, stacks: Sequence[StackFile], order: Sequence[str]) -> dict[str, StackRun]:
-    """Run stacks in dependency order, handing each finished stack's exports to the next."""
+def run_in_order(
+    project: Project,
+    stacks: Sequence[StackFile],
+    dependencies: Mapping[str, Sequence[str]],
+    *,
+    parallel: bool = True,
+) -> dict[str, StackRun]:
+    """Run stacks so that each runs after the stacks it references, handing it their exports.
+
+    With ``parallel`` (and fork available), independent stacks run side by side in forked
+    workers after the program's imports are warmed once in this process: importing the
+    providers' SDKs costs more than running a stack.
+    """
     by_name = {s.name: s for s in stacks}
     runs: dict[str, StackRun] = {}
     references: dict[str, StackOutputs] = {}
-    for name in order:
-        run = run_stack(project, by_name[name], references)
-        runs[name] = run
-        if run.ok:
-            references[name] = run.as_reference()
+    if not parallel or len(by_name) == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for name in TopologicalSorter({n: list(dependencies.get(n, [])) for n in by_name}).static_order():
+            runs[name] = run_stack(project, by_name[name], references)
+            if runs[name].ok:
+                references[name] = runs[name].as_reference()
+        return runs
+
+    warm_program_imports(project)
+    sorter = TopologicalSorter({n: list(dependencies.get(n, [])) for n in by_name})
+    sorter.prepare()
+    workers = max(1, min(len(by_name), os.cpu_count() or 1))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        running: dict[Future[StackRun], str] = {}
+        while sorter.is_active():
+            for name in sorter.get_ready():
+                running[pool.submit(run_stack, project, by_name[name], dict(references))] = name
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                runs[name] = future.result()
+                if runs[name].ok:
+                    references[name] = runs[name].as_reference()
+                sorter.done(name)
     return runs
+
+
+def warm_program_imports(project: Project) -> None:
+    """Import what the program imports (its modules define, they register nothing on import)."""
+    tree = ast.parse(project.main.read_text(encoding="utf-8"))
+    modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    with _program_environment(project.root):
+        for module in sorted(modules):
+            with suppress(ImportError):
+                importlib.import_module(module)

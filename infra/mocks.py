@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks, rpc
+from google.protobuf import json_format
+from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.mocks import MockMonitor
 
 from infra import aws_data
@@ -39,7 +40,7 @@ class CapturedResource:
     """URN of the provider resource (itself captured), or None for components and default providers."""
     custom: bool
     inputs: dict[str, Any]
-    """Inputs as deserialized from the wire: secrets still wrapped in Pulumi's secret marker."""
+    """Inputs in wire form: plain JSON values, secrets still wrapped in Pulumi's secret marker."""
     dependencies: list[str] = field(default_factory=list)
 
 
@@ -68,12 +69,12 @@ class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self._record(request, response.urn, response.id, rpc.deserialize_properties(request.object), request.custom)
+            self._record(request, response.urn, response.id, _plain(request.object), request.custom)
         return response
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().ReadResource(request)
-        self._record(request, response.urn, request.id, rpc.deserialize_properties(request.properties), True)
+        self._record(request, response.urn, request.id, _plain(request.properties), True)
         return response
 
     def _record(self, request: Any, urn: str, id_: str, inputs: dict[str, Any], custom: bool) -> None:
@@ -91,6 +92,20 @@ class RecordingMonitor(MockMonitor):
         )
         if request.type.startswith("pulumi:providers:"):
             self.capture.provider_inputs[f"{urn}::{id_}"] = inputs
+
+
+def _plain(struct: Any) -> dict[str, Any]:
+    """The wire form, as the engine (and so an analyzer) sees it: secrets and resource references keep their
+    signature markers; nulls are dropped as the SDK drops them."""
+    return _drop_nulls(json_format.MessageToDict(struct))
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
 
 
 def stable_hex(*parts: str, length: int = 17) -> str:

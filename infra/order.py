@@ -21,8 +21,8 @@ def stack_dependencies(stack: StackFile) -> list[str]:
     return list(config.peer_stacks) if isinstance(config, OnPremStackConfig) else []
 
 
-def run_order(project: Project, requested: Sequence[str]) -> tuple[list[StackFile], list[str]]:
-    """The stack files to run (requested plus what they reference) and their order."""
+def run_order(project: Project, requested: Sequence[str]) -> tuple[list[StackFile], dict[str, list[str]], list[str]]:
+    """The stack files to run (requested plus what they reference), their dependencies and an order."""
     files: dict[str, StackFile] = {}
     pending = list(requested)
     graph: dict[str, list[str]] = {}
@@ -37,4 +37,4 @@ def run_order(project: Project, requested: Sequence[str]) -> tuple[list[StackFil
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         raise OrderError(f"stacks reference each other in a cycle: {' -> '.join(exc.args[1])}") from None
-    return list(files.values()), order
+    return list(files.values()), graph, order

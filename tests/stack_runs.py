@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @cache
 def shipped_runs() -> dict[str, StackRun]:
     project = load_project(ROOT)
-    files, order = run_order(project, project.stack_names())
-    return run_in_order(project, files, order)
+    files, graph, _ = run_order(project, project.stack_names())
+    return run_in_order(project, files, graph)
 
 
 def resource_class(type_token: str) -> type | None:

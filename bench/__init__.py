@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): figures for the issue notes, never assertions in tests."""
