@@ -30,19 +30,7 @@ def main() -> int:
     print(f"infra check, 3 stacks (median):   {check_s:.2f} s")
     print(f"ratio:                            {check_s / bare_s:.2f}  (target <= 5)")
     print(f"peak memory, whole process tree:  {peak / 2**20:.0f} MiB  (target < 1024 MiB)")
-    for extra in _extra_benchmarks():
-        extra()
     return 0
-
-
-def _extra_benchmarks() -> list:
-    benches = []
-    try:
-        from bench.policy_throughput import main as policy_main
-    except ImportError:
-        return benches
-    benches.append(policy_main)
-    return benches
 
 
 if __name__ == "__main__":
