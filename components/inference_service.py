@@ -1,0 +1,467 @@
+"""An LLM served with vLLM's OpenAI-compatible server, on any Kubernetes cluster.
+
+The cluster comes through ``opts`` (its Kubernetes provider); the namespace must exist. Every object
+carries the residency labels it is given; the pods meet Pod Security Standard "restricted".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+TYPE_TOKEN = "hybrid-llm-infra:inference:InferenceService"
+PORT = 8000
+RUN_AS_UID = 10001
+"""Fixed non-root uid/gid of every container (the vLLM image runs as root by default)."""
+MODEL_DIR = "/models"
+GPU_RESOURCE = "nvidia.com/gpu"
+DEFAULT_GPU_TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
+DEFAULT_GPU_NODE_LABELS: Mapping[str, str] = {"nvidia.com/gpu.present": "true"}
+
+
+@dataclass(frozen=True)
+class ObjectStoreModel:
+    """Weights under an ``s3://`` URI, streamed by vLLM (``--load-format runai_streamer``)."""
+
+    uri: str
+    endpoint: str | None = None
+    """S3-compatible endpoint (on-prem); None for AWS S3."""
+    credentials_secret: str | None = None
+    """Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, loaded as env; None when the pod identity grants access."""
+
+
+@dataclass(frozen=True)
+class PvcModel:
+    """Weights on an existing PersistentVolumeClaim, mounted read-only."""
+
+    claim_name: str
+    sub_path: str = ""
+
+
+@dataclass(frozen=True)
+class RegistryModel:
+    """Weights in an OCI image: an init container copies them into a pod-local emptyDir."""
+
+    image: str
+    pull_secret: str
+    path: str = "/model"
+    size_limit: str = "200Gi"
+
+
+ModelSourceArgs = ObjectStoreModel | PvcModel | RegistryModel
+
+
+@dataclass(frozen=True)
+class InferenceServiceArgs:
+    """Inputs of InferenceService. Only ``namespace``, ``served_model_name``, ``model`` and ``client_namespaces``
+    are required; the rest have working defaults."""
+
+    namespace: str
+    served_model_name: str
+    model: ModelSourceArgs
+    client_namespaces: Sequence[str]
+    """Namespaces whose pods may reach the service on its port; no other ingress is admitted."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Residency and classification labels, put on every object and pod."""
+    image: str = "vllm/vllm-openai:v0.11.0"
+    gpus: int = 1
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = 0.9
+    extra_args: Sequence[str] = ()
+    cpu_request: str = "4"
+    cpu_limit: str = "8"
+    memory_request: str = "32Gi"
+    memory_limit: str = "48Gi"
+    shm_size: str = "16Gi"
+    min_replicas: int = 1
+    max_replicas: int = 2
+    scale_metric: str = "vllm_num_requests_waiting"
+    scale_target_average_value: str = "5"
+    egress: Sequence[tuple[str, int]] = ()
+    """(CIDR, TCP port) the pods may reach besides cluster DNS, e.g. the object store."""
+    priority_class_name: str | None = None
+    startup_timeout_seconds: int = 1800
+    api_key_secret: str | None = None
+    """Secret whose key ``api-key`` vLLM requires as the bearer token."""
+    gpu_node_labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_GPU_NODE_LABELS))
+    """Node labels a GPU node has (required node affinity)."""
+    gpu_taint: tuple[str, str, str] = DEFAULT_GPU_TAINT
+    """(key, value, effect) of the taint GPU nodes carry; tolerated."""
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    """E.g. ``eks.amazonaws.com/role-arn`` for S3 access through IRSA."""
+
+    def __post_init__(self) -> None:
+        if self.gpus < 1:
+            raise ValueError("gpus must be >= 1")
+        if not 1 <= self.min_replicas <= self.max_replicas:
+            raise ValueError("need 1 <= min_replicas <= max_replicas")
+        if not self.client_namespaces:
+            raise ValueError("client_namespaces must name at least one namespace")
+
+
+class InferenceService(pulumi.ComponentResource):
+    """Deployment, Service, ServiceAccount, HPA, PDB and NetworkPolicy of one vLLM model server."""
+
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    service_account: k8s.core.v1.ServiceAccount
+    autoscaler: k8s.autoscaling.v2.HorizontalPodAutoscaler
+    disruption_budget: k8s.policy.v1.PodDisruptionBudget
+    network_policy: k8s.networking.v1.NetworkPolicy
+    endpoint: pulumi.Output[str]
+    """In-cluster base URL of the OpenAI-compatible API (``http://NAME.NAMESPACE.svc.cluster.local:8000/v1``)."""
+
+    def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        selector = {
+            "app.kubernetes.io/name": "vllm",
+            "app.kubernetes.io/instance": name,
+        }
+        labels = {
+            **args.labels,
+            **selector,
+            "app.kubernetes.io/component": "inference",
+            "app.kubernetes.io/managed-by": "pulumi",
+        }
+
+        def meta(suffix: str = "") -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=name + suffix, namespace=args.namespace, labels=labels)
+
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                annotations=dict(args.service_account_annotations) or None,
+            ),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        self.deployment = k8s.apps.v1.Deployment(
+            name,
+            metadata=meta(),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                # No replicas: the HPA owns the count (a fixed value would fight it on every update).
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                # GPUs are scarce and quota-bound: replace pods one at a time instead of surging.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=0, max_unavailable=1),
+                ),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=pod_spec(name, args),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account]),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-svc",
+            metadata=meta(),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")],
+            ),
+            opts=child,
+        )
+        self.autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata=meta(),
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=name
+                ),
+                min_replicas=args.min_replicas,
+                max_replicas=args.max_replicas,
+                metrics=[
+                    k8s.autoscaling.v2.MetricSpecArgs(
+                        type="Pods",
+                        pods=k8s.autoscaling.v2.PodsMetricSourceArgs(
+                            metric=k8s.autoscaling.v2.MetricIdentifierArgs(name=args.scale_metric),
+                            target=k8s.autoscaling.v2.MetricTargetArgs(
+                                type="AverageValue", average_value=args.scale_target_average_value
+                            ),
+                        ),
+                    )
+                ],
+                behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+                    # Model loading takes minutes: scale down slowly so capacity is not thrown away.
+                    scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                        stabilization_window_seconds=600,
+                        policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=1, period_seconds=300)],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]),
+        )
+        self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=meta(),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                # maxUnavailable, not minAvailable: with one replica, minAvailable=1 would block every node drain.
+                max_unavailable=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            ),
+            opts=child,
+        )
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol",
+            metadata=meta(),
+            spec=network_policy_spec(selector, args),
+            opts=child,
+        )
+        self.endpoint = pulumi.Output.from_input(f"http://{name}.{args.namespace}.svc.cluster.local:{PORT}/v1")
+        self.register_outputs({"endpoint": self.endpoint, "servedModelName": args.served_model_name})
+
+
+def _restricted_security_context() -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=RUN_AS_UID,
+        run_as_group=RUN_AS_UID,
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def _model_location(args: InferenceServiceArgs) -> str:
+    model = args.model
+    if isinstance(model, ObjectStoreModel):
+        return model.uri
+    if isinstance(model, PvcModel):
+        return f"{MODEL_DIR}/{model.sub_path}".rstrip("/")
+    return MODEL_DIR
+
+
+def vllm_args(args: InferenceServiceArgs) -> list[str]:
+    """Arguments of ``python3 -m vllm.entrypoints.openai.api_server``."""
+    argv = [
+        "--model",
+        _model_location(args),
+        "--served-model-name",
+        args.served_model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--tensor-parallel-size",
+        str(args.gpus),
+        "--gpu-memory-utilization",
+        str(args.gpu_memory_utilization),
+    ]
+    # Request logging is off by default in vLLM >= 0.10 and stays off: prompts may hold personal data.
+    if isinstance(args.model, ObjectStoreModel):
+        argv += ["--load-format", "runai_streamer"]
+    if args.max_model_len is not None:
+        argv += ["--max-model-len", str(args.max_model_len)]
+    return argv + list(args.extra_args)
+
+
+def _env(args: InferenceServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
+    env = {
+        # Read-only root filesystem: every cache goes to the writable /cache emptyDir.
+        "HOME": "/cache",
+        "XDG_CACHE_HOME": "/cache",
+        "HF_HOME": "/cache/huggingface",
+        "VLLM_CACHE_ROOT": "/cache/vllm",
+        "TRITON_CACHE_DIR": "/cache/triton",
+        "TMPDIR": "/tmp",
+        # Weights come from the configured source only; no calls home.
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+    }
+    if isinstance(args.model, ObjectStoreModel) and args.model.endpoint:
+        env["AWS_ENDPOINT_URL"] = args.model.endpoint
+        env["RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING"] = "0"
+    result = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()]
+    if args.api_key_secret:
+        result.append(
+            k8s.core.v1.EnvVarArgs(
+                name="VLLM_API_KEY",
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.api_key_secret, key="api-key")
+                ),
+            )
+        )
+    return result
+
+
+def pod_spec(name: str, args: InferenceServiceArgs) -> k8s.core.v1.PodSpecArgs:
+    """The vLLM pod: GPU limits, GPU toleration and affinity, PSS restricted, writable emptyDirs only."""
+    model = args.model
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit=args.shm_size)
+        ),
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="4Gi")),
+        k8s.core.v1.VolumeArgs(name="cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="20Gi")),
+    ]
+    mounts = [
+        k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
+        k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        k8s.core.v1.VolumeMountArgs(name="cache", mount_path="/cache"),
+    ]
+    init_containers = None
+    pull_secrets = None
+    env_from = None
+    if isinstance(model, PvcModel):
+        volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="model",
+                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=model.claim_name, read_only=True
+                ),
+            )
+        )
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="model", mount_path=MODEL_DIR, read_only=True))
+    elif isinstance(model, RegistryModel):
+        volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="model", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=model.size_limit)
+            )
+        )
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="model", mount_path=MODEL_DIR, read_only=True))
+        pull_secrets = [k8s.core.v1.LocalObjectReferenceArgs(name=model.pull_secret)]
+        init_containers = [
+            k8s.core.v1.ContainerArgs(
+                name="fetch-model",
+                image=model.image,
+                image_pull_policy="IfNotPresent",
+                command=["cp", "-R", f"{model.path.rstrip('/')}/.", f"{MODEL_DIR}/"],
+                security_context=_restricted_security_context(),
+                resources=k8s.core.v1.ResourceRequirementsArgs(
+                    requests={"cpu": "500m", "memory": "512Mi"}, limits={"cpu": "2", "memory": "1Gi"}
+                ),
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="model", mount_path=MODEL_DIR)],
+            )
+        ]
+    elif model.credentials_secret:
+        env_from = [
+            k8s.core.v1.EnvFromSourceArgs(
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=model.credentials_secret, optional=False)
+            )
+        ]
+
+    gpus = str(args.gpus)
+    probe_get = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
+    container = k8s.core.v1.ContainerArgs(
+        name="vllm",
+        image=args.image,
+        image_pull_policy="IfNotPresent",
+        command=["python3", "-m", "vllm.entrypoints.openai.api_server"],
+        args=vllm_args(args),
+        ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT, protocol="TCP")],
+        env=_env(args),
+        env_from=env_from,
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": args.cpu_request, "memory": args.memory_request, GPU_RESOURCE: gpus},
+            limits={"cpu": args.cpu_limit, "memory": args.memory_limit, GPU_RESOURCE: gpus},
+        ),
+        startup_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe_get,
+            period_seconds=10,
+            timeout_seconds=5,
+            failure_threshold=max(1, args.startup_timeout_seconds // 10),
+        ),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe_get, period_seconds=10, timeout_seconds=5, failure_threshold=3
+        ),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe_get, period_seconds=20, timeout_seconds=10, failure_threshold=3
+        ),
+        security_context=_restricted_security_context(),
+        volume_mounts=mounts,
+    )
+    taint_key, taint_value, taint_effect = args.gpu_taint
+    return k8s.core.v1.PodSpecArgs(
+        service_account_name=name,
+        automount_service_account_token=False,
+        priority_class_name=args.priority_class_name,
+        enable_service_links=False,
+        termination_grace_period_seconds=60,
+        security_context=k8s.core.v1.PodSecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=RUN_AS_UID,
+            run_as_group=RUN_AS_UID,
+            fs_group=RUN_AS_UID,
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        ),
+        image_pull_secrets=pull_secrets,
+        init_containers=init_containers,
+        containers=[container],
+        volumes=volumes,
+        tolerations=[
+            k8s.core.v1.TolerationArgs(key=taint_key, operator="Equal", value=taint_value, effect=taint_effect)
+        ],
+        affinity=k8s.core.v1.AffinityArgs(
+            node_affinity=k8s.core.v1.NodeAffinityArgs(
+                required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
+                    node_selector_terms=[
+                        k8s.core.v1.NodeSelectorTermArgs(
+                            match_expressions=[
+                                k8s.core.v1.NodeSelectorRequirementArgs(key=key, operator="In", values=[value])
+                                for key, value in sorted(args.gpu_node_labels.items())
+                            ]
+                        )
+                    ]
+                )
+            )
+        ),
+    )
+
+
+def network_policy_spec(
+    selector: Mapping[str, str], args: InferenceServiceArgs
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Ingress only from the client namespaces on the API port; egress only to DNS and the configured destinations."""
+    egress = [
+        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                    ),
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+                )
+            ],
+            ports=[
+                k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
+                k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
+            ],
+        )
+    ]
+    for cidr, port in args.egress:
+        egress.append(
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
+            )
+        )
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+        policy_types=["Ingress", "Egress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels={"kubernetes.io/metadata.name": namespace}
+                        )
+                    )
+                    for namespace in sorted(set(args.client_namespaces))
+                ],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)],
+            )
+        ],
+        egress=egress,
+    )

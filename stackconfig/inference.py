@@ -1,0 +1,176 @@
+"""Typed config of an LLM inference service (vLLM), reusable by every stack that serves models.
+
+A stack lists its models under a key of its own (on-prem: ``kubernetes.models``; an AWS stack may add
+an ``inference`` key using the same model). Each entry is an ``InferenceServiceConfig``; its model weights come
+from a ``modelSource`` chosen by ``kind``:
+
+- ``objectStore``: an ``s3://`` URI streamed by vLLM (``--load-format runai_streamer``), optionally from an
+  S3-compatible ``endpoint`` with credentials from a Secret;
+- ``pvc``: an existing PersistentVolumeClaim mounted read-only;
+- ``registry``: an OCI image holding the weights, pulled with an image pull secret and copied into the pod.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from stackconfig.models import Cidr, Classification, DnsLabel, _Model
+
+# A Kubernetes resource quantity (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/).
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# registry/repository:tag or @sha256:digest; a tag is required (no implicit :latest).
+_IMAGE = re.compile(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
+)
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.fullmatch(value):
+        raise ValueError("not a Kubernetes quantity (e.g. 500m, 8, 64Gi)")
+    return value
+
+
+def _dns_subdomain(value: str) -> str:
+    if not _DNS_SUBDOMAIN.fullmatch(value):
+        raise ValueError("must be a DNS subdomain: lowercase letters, digits, '-' and '.', at most 253 characters")
+    return value
+
+
+def _image(value: str) -> str:
+    if not _IMAGE.fullmatch(value):
+        raise ValueError("must be an image reference pinned by tag or digest (e.g. vllm/vllm-openai:v0.11.0)")
+    if value.endswith(":latest"):
+        raise ValueError("':latest' is not a pinned version; name a tag or a digest")
+    return value
+
+
+def _s3_uri(value: str) -> str:
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?", value):
+        raise ValueError("must be an s3:// URI (s3://bucket/prefix)")
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
+Image = Annotated[str, AfterValidator(_image)]
+S3Uri = Annotated[str, AfterValidator(_s3_uri)]
+
+DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+
+
+class ObjectStoreSource(_Model):
+    """Weights in an S3 (or S3-compatible) bucket, streamed by vLLM at start-up."""
+
+    kind: Literal["objectStore"]
+    uri: S3Uri = Field(description="s3://bucket/prefix of the model directory.")
+    endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https://[^\s/]+(/[^\s]*)?$",
+        description="S3-compatible endpoint (on-prem object store); unset for AWS S3.",
+    )
+    credentials_secret: DnsSubdomain | None = Field(
+        default=None,
+        description="Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; unset when the pod's identity grants access.",
+    )
+
+
+class PvcSource(_Model):
+    """Weights on an existing PersistentVolumeClaim in the service's namespace, mounted read-only."""
+
+    kind: Literal["pvc"]
+    claim_name: DnsSubdomain = Field(description="Name of the PersistentVolumeClaim.")
+    sub_path: str = Field(
+        default="", pattern=r"^([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$", description="Directory of the model."
+    )
+
+
+class RegistrySource(_Model):
+    """Weights packaged in an OCI image, pulled with a pull secret and copied into the pod before vLLM starts."""
+
+    kind: Literal["registry"]
+    image: Image = Field(description="Image holding the weights, pinned by tag or digest.")
+    pull_secret: DnsSubdomain = Field(description="kubernetes.io/dockerconfigjson Secret for the registry.")
+    path: str = Field(
+        default="/model", pattern=r"^/[A-Za-z0-9._/-]*$", description="Directory of the weights inside it."
+    )
+    size_limit: Quantity = Field(default="200Gi", description="Size limit of the emptyDir the weights are copied to.")
+
+
+ModelSource = Annotated[ObjectStoreSource | PvcSource | RegistrySource, Field(discriminator="kind")]
+
+
+class Resources(_Model):
+    """CPU and memory of the vLLM container (GPUs are ``gpus``)."""
+
+    cpu_request: Quantity = Field(default="4", description="CPU request.")
+    cpu_limit: Quantity = Field(default="8", description="CPU limit.")
+    memory_request: Quantity = Field(default="32Gi", description="Memory request.")
+    memory_limit: Quantity = Field(default="48Gi", description="Memory limit (also bounds /dev/shm use).")
+
+
+class Autoscaling(_Model):
+    """HorizontalPodAutoscaler on vLLM's queue length (a Pods metric served by a custom-metrics adapter)."""
+
+    min_replicas: int = Field(default=1, ge=1, le=100, description="Fewest replicas.")
+    max_replicas: int = Field(default=2, ge=1, le=100, description="Most replicas; GPU quota must cover max x gpus.")
+    metric: str = Field(
+        default="vllm_num_requests_waiting",
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="Pods metric to scale on.",
+    )
+    target_average_value: Quantity = Field(default="5", description="Target average of the metric per pod.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"minReplicas ({self.min_replicas}) must be <= maxReplicas ({self.max_replicas})")
+        return self
+
+
+class EgressRule(_Model):
+    """A destination the model's pods may reach besides DNS (e.g. the on-prem object store)."""
+
+    cidr: Cidr
+    port: int = Field(default=443, ge=1, le=65535)
+
+
+class InferenceServiceConfig(_Model):
+    """One model served with vLLM's OpenAI-compatible server."""
+
+    name: DnsLabel = Field(description="Service name (DNS label); also the Deployment's and Service's name.")
+    served_model_name: str = Field(min_length=1, description="Model name clients send in OpenAI requests.")
+    namespace: DnsLabel = Field(default="inference", description="Namespace to deploy into.")
+    data_classification: Classification | None = Field(
+        default=None, description="Classification of the data this model handles (default: the stack's)."
+    )
+    model_source: ModelSource
+    image: Image = Field(default=DEFAULT_VLLM_IMAGE, description="vLLM OpenAI server image, pinned.")
+    gpus: int = Field(default=1, ge=1, le=16, description="GPUs per replica (vLLM tensor parallel size).")
+    max_model_len: int | None = Field(default=None, ge=256, description="vLLM --max-model-len.")
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="vLLM --gpu-memory-utilization.")
+    extra_args: list[str] = Field(default_factory=list, description="More vLLM engine arguments.")
+    resources: Resources = Field(default_factory=Resources)
+    shm_size: Quantity = Field(default="16Gi", description="Size of the memory-backed /dev/shm.")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    client_namespaces: list[DnsLabel] = Field(
+        min_length=1, description="Namespaces whose pods may call the service (e.g. the API gateway's)."
+    )
+    egress: list[EgressRule] = Field(default_factory=list, description="Extra egress beyond DNS.")
+    priority_class_name: DnsSubdomain | None = Field(
+        default=None, description="PriorityClass of the pods (on-prem default: the cluster's inference class)."
+    )
+    startup_timeout_seconds: int = Field(
+        default=1800, ge=60, le=7200, description="How long model loading may take before the pod is restarted."
+    )
+    api_key_secret: DnsSubdomain | None = Field(
+        default=None, description="Secret whose key 'api-key' vLLM requires as bearer token (VLLM_API_KEY)."
+    )
+
+
+def inference_key_path(base: str, index: int, *parts: str) -> str:
+    """Config key path of a field of the index-th model, e.g. ``hybrid-llm-infra:kubernetes.models[0].gpus``."""
+    return f"{base}[{index}]" + "".join(f".{p}" for p in parts)

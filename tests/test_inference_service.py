@@ -1,0 +1,193 @@
+"""InferenceService under Pulumi's mock engine: one component that serves a model on any cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.inference_service import (
+    InferenceService,
+    InferenceServiceArgs,
+    ObjectStoreModel,
+    PvcModel,
+    RegistryModel,
+)
+from residency.pod_security import hardening_violations, restricted_violations
+
+LABELS = {
+    "data-residency": "eu",
+    "data-classification": "restricted",
+    "owner": "ml-platform",
+    "cost-center": "cc-4710",
+    "environment": "production",
+}
+
+
+def _service(model: Any = None, **overrides: Any) -> InferenceService:
+    provider = k8s.Provider("cluster", context="ctx")
+    fields: dict[str, Any] = {
+        "namespace": "inference",
+        "served_model_name": "llama-3.1-8b",
+        "model": model or PvcModel(claim_name="llama-weights", sub_path="llama-3.1-8b"),
+        "client_namespaces": ["api-gateway"],
+        "labels": LABELS,
+    }
+    args = InferenceServiceArgs(**{**fields, **overrides})
+    return InferenceService("llama", args, pulumi.ResourceOptions(provider=provider))
+
+
+def _pod(mock_stack: Any) -> dict[str, Any]:
+    deployment = mock_stack.named("kubernetes:apps/v1:Deployment", "llama")
+    return deployment.inputs["spec"]["template"]["spec"]
+
+
+def test_every_object_is_labelled_uses_the_given_provider_and_lives_in_the_namespace(mock_stack) -> None:
+    service = _service()
+    mock_stack.settle()
+    objects = [r for r in mock_stack.capture.resources.values() if r.type.startswith("kubernetes:")]
+    assert sorted(r.type for r in objects) == [
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        "kubernetes:core/v1:Service",
+        "kubernetes:core/v1:ServiceAccount",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "kubernetes:policy/v1:PodDisruptionBudget",
+    ]
+    for obj in objects:
+        assert obj.inputs["metadata"]["labels"].items() >= LABELS.items(), obj.urn
+        assert obj.inputs["metadata"]["namespace"] == "inference"
+        assert obj.provider and obj.provider.endswith("::cluster"), obj.urn
+        assert obj.parent and obj.parent.endswith("InferenceService::llama"), obj.urn
+    pod_labels = mock_stack.named("kubernetes:apps/v1:Deployment", "llama").inputs["spec"]["template"]["metadata"]
+    assert pod_labels["labels"].items() >= LABELS.items()
+    assert mock_stack.resolve(service.endpoint) == "http://llama.inference.svc.cluster.local:8000/v1"
+
+
+def test_pod_gets_gpus_toleration_affinity_shm_and_probes(mock_stack) -> None:
+    _service(gpus=2, priority_class_name="inference-critical")
+    pod = _pod(mock_stack)
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "2"
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"]) & set(container["resources"]["limits"])
+    assert pod["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}]}]
+    shm = next(v for v in pod["volumes"] if v["name"] == "shm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert {"name": "shm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/health"
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 1800
+    assert "--tensor-parallel-size" in container["args"]
+    assert container["args"][container["args"].index("--tensor-parallel-size") + 1] == "2"
+    assert pod["priorityClassName"] == "inference-critical"
+    assert pod["enableServiceLinks"] is False  # a Service named vllm would inject VLLM_PORT and break vLLM
+
+
+def test_pod_meets_pod_security_restricted_with_a_read_only_root(mock_stack) -> None:
+    _service(model=RegistryModel(image="registry.example.com/models/llama:3.1", pull_secret="registry-pull"))
+    pod = _pod(mock_stack)
+    assert restricted_violations(pod) == []
+    assert hardening_violations(pod) == []
+    (container,) = pod["containers"]
+    assert container["securityContext"]["runAsUser"] == 10001
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    assert writable == {"/dev/shm", "/tmp", "/cache"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert all("emptyDir" in volumes[m["name"]] for m in container["volumeMounts"] if not m.get("readOnly"))
+    account = mock_stack.named("kubernetes:core/v1:ServiceAccount", "llama-sa")
+    assert account.inputs["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == "llama"
+
+
+def test_registry_source_pulls_with_the_secret_and_copies_into_an_empty_dir(mock_stack) -> None:
+    _service(model=RegistryModel(image="registry.example.com/models/llama:3.1", pull_secret="registry-pull"))
+    pod = _pod(mock_stack)
+    assert pod["imagePullSecrets"] == [{"name": "registry-pull"}]
+    (init,) = pod["initContainers"]
+    assert init["image"] == "registry.example.com/models/llama:3.1"
+    assert init["command"] == ["cp", "-R", "/model/.", "/models/"]
+    assert pod["containers"][0]["args"][:2] == ["--model", "/models"]
+
+
+def test_pvc_source_mounts_the_claim_read_only(mock_stack) -> None:
+    _service()
+    pod = _pod(mock_stack)
+    model = next(v for v in pod["volumes"] if v["name"] == "model")
+    assert model["persistentVolumeClaim"] == {"claimName": "llama-weights", "readOnly": True}
+    assert pod["containers"][0]["args"][:2] == ["--model", "/models/llama-3.1-8b"]
+    assert "initContainers" not in pod and "imagePullSecrets" not in pod
+
+
+def test_object_store_source_streams_from_the_endpoint_with_credentials(mock_stack) -> None:
+    _service(
+        model=ObjectStoreModel(
+            uri="s3://models/llama-3.1-8b", endpoint="https://s3.onprem.example", credentials_secret="s3-creds"
+        ),
+        egress=[("10.10.5.0/24", 443)],
+    )
+    pod = _pod(mock_stack)
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert args[:2] == ["--model", "s3://models/llama-3.1-8b"]
+    assert args[args.index("--load-format") + 1] == "runai_streamer"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["AWS_ENDPOINT_URL"] == "https://s3.onprem.example"
+    assert container["envFrom"] == [{"secretRef": {"name": "s3-creds", "optional": False}}]
+    policy = mock_stack.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llama-netpol")
+    assert {
+        "to": [{"ipBlock": {"cidr": "10.10.5.0/24"}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    } in policy.inputs["spec"]["egress"]
+
+
+def test_network_policy_admits_only_the_client_namespaces(mock_stack) -> None:
+    _service(client_namespaces=["api-gateway", "batch-clients"])
+    policy = mock_stack.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llama-netpol").inputs["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = policy["ingress"]
+    assert [peer["namespaceSelector"]["matchLabels"] for peer in rule["from"]] == [
+        {"kubernetes.io/metadata.name": "api-gateway"},
+        {"kubernetes.io/metadata.name": "batch-clients"},
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "llama"
+
+
+def test_service_hpa_and_pdb(mock_stack) -> None:
+    _service(min_replicas=2, max_replicas=4)
+    service = mock_stack.named("kubernetes:core/v1:Service", "llama-svc").inputs["spec"]
+    assert service["type"] == "ClusterIP"
+    assert service["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
+    hpa = mock_stack.named("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "llama-hpa").inputs["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 4)
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama"}
+    deployment = mock_stack.named("kubernetes:apps/v1:Deployment", "llama").inputs["spec"]
+    assert "replicas" not in deployment  # the HPA owns the replica count
+    pdb = mock_stack.named("kubernetes:policy/v1:PodDisruptionBudget", "llama-pdb").inputs["spec"]
+    assert pdb["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"gpus": 0}, "gpus"),
+        ({"min_replicas": 3, "max_replicas": 2}, "min_replicas"),
+        ({"client_namespaces": []}, "client_namespaces"),
+    ],
+)
+def test_args_reject_impossible_values(overrides: dict[str, Any], message: str) -> None:
+    base: dict[str, Any] = {
+        "namespace": "inference",
+        "served_model_name": "m",
+        "model": PvcModel(claim_name="c"),
+        "client_namespaces": ["gw"],
+    }
+    with pytest.raises(ValueError, match=message):
+        InferenceServiceArgs(**{**base, **overrides})
