@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from infra.report import Report, sort_key
+
 
 def render_inventory(doc: dict[str, Any]) -> str:
     lines: list[str] = []
@@ -29,3 +31,22 @@ def render_inventory(doc: dict[str, Any]) -> str:
             lines.append(f"    {key}: {text}")
         lines.append("")
     return "\n".join(lines)
+
+
+def render_report(report: Report) -> str:
+    """Like the Pulumi CLI's "Policies" section: a verdict per scope, violations by enforcement and severity."""
+    lines = [f"Policies ({report.tool}):"]
+    for scope in report.scopes:
+        failing = [f for f in scope.findings if f.status == "fail"]
+        mandatory = any(f.enforcement == "mandatory" for f in failing)
+        icon = "❌" if mandatory else ("⚠️" if failing else "✅")
+        lines.append(f"    {icon} {scope.name} ({len(scope.checked)} checked, {len(failing)} violation(s))")
+        for note in scope.not_scanned:
+            lines.append(f"        not scanned: {note}")
+        for f in sorted(scope.findings, key=sort_key):
+            tag = "exempt" if f.status == "exempt" else f.enforcement
+            lines.append(f"        - [{tag}] [{f.severity}] {f.control}  ({f.location})")
+            lines.append(f"          {f.message}")
+            if f.status == "exempt":
+                lines.append(f"          exempt: {f.exempt_reason}")
+    return "\n".join(lines) + "\n"
