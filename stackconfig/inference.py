@@ -12,12 +12,22 @@ from a ``modelSource`` chosen by ``kind``:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
-from stackconfig.models import Cidr, Classification, DnsLabel, _Model
+from residency import CLASSIFICATIONS
+
+# Self-contained (pydantic + stdlib + residency): stackconfig/models.py imports this module at its top,
+# so it must not import stackconfig.models back.
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
 
 # A Kubernetes resource quantity (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/).
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
@@ -54,12 +64,43 @@ def _s3_uri(value: str) -> str:
     return value
 
 
+def _dns_label(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+        raise ValueError("must be a DNS label: lowercase letters, digits and '-', at most 63 characters")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 CIDR block with host bits zero (e.g. 10.10.5.0/24): {exc}") from None
+    return str(network)
+
+
+def _classification(value: str) -> str:
+    if value not in CLASSIFICATIONS:
+        raise ValueError(f"allowed: {', '.join(CLASSIFICATIONS)}")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Classification = Annotated[str, AfterValidator(_classification)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 Image = Annotated[str, AfterValidator(_image)]
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
 
 DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+# Engine arguments the platform sets itself or forbids.
+FORBIDDEN_VLLM_ARGS = {
+    "--enable-log-requests": "prompts may hold personal data and must not be logged",
+    "--trust-remote-code": "runs code shipped with the weights",
+    "--model": "set by modelSource",
+    "--port": "the service port is fixed (8000)",
+    "--tensor-parallel-size": "set from gpus",
+}
 
 
 class ObjectStoreSource(_Model):
@@ -100,7 +141,20 @@ class RegistrySource(_Model):
     size_limit: Quantity = Field(default="200Gi", description="Size limit of the emptyDir the weights are copied to.")
 
 
-ModelSource = Annotated[ObjectStoreSource | PvcSource | RegistrySource, Field(discriminator="kind")]
+MODEL_SOURCE_KINDS = ("objectStore", "pvc", "registry")
+
+
+def _known_kind(value: object) -> object:
+    if isinstance(value, dict) and value.get("kind") not in MODEL_SOURCE_KINDS:
+        raise ValueError(
+            f"kind {value.get('kind')!r} is not a model source kind; allowed: {', '.join(MODEL_SOURCE_KINDS)}"
+        )
+    return value
+
+
+ModelSource = Annotated[
+    ObjectStoreSource | PvcSource | RegistrySource, Field(discriminator="kind"), BeforeValidator(_known_kind)
+]
 
 
 class Resources(_Model):
@@ -153,6 +207,15 @@ class InferenceServiceConfig(_Model):
     max_model_len: int | None = Field(default=None, ge=256, description="vLLM --max-model-len.")
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="vLLM --gpu-memory-utilization.")
     extra_args: list[str] = Field(default_factory=list, description="More vLLM engine arguments.")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_prompt_logging(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            if arg.split("=", 1)[0] in FORBIDDEN_VLLM_ARGS:
+                raise ValueError(f"{arg} is not allowed: {FORBIDDEN_VLLM_ARGS[arg.split('=', 1)[0]]}")
+        return value
+
     resources: Resources = Field(default_factory=Resources)
     shm_size: Quantity = Field(default="16Gi", description="Size of the memory-backed /dev/shm.")
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
@@ -171,6 +234,6 @@ class InferenceServiceConfig(_Model):
     )
 
 
-def inference_key_path(base: str, index: int, *parts: str) -> str:
-    """Config key path of a field of the index-th model, e.g. ``hybrid-llm-infra:kubernetes.models[0].gpus``."""
-    return f"{base}[{index}]" + "".join(f".{p}" for p in parts)
+def classification_of(model: InferenceServiceConfig, stack_classification: str) -> str:
+    """The classification a model's objects are labelled with: its own, or the stack's."""
+    return model.data_classification or stack_classification
