@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.engine import SECRET, StackRun, redact
+from infra.fingerprint import output_fingerprint_fields, resource_fingerprint_fields
 
 
 def stack_inventory(run: StackRun) -> dict[str, Any]:
@@ -19,10 +20,12 @@ def stack_inventory(run: StackRun) -> dict[str, Any]:
                 "parent": r.parent,
                 "provider": r.provider,
                 "inputs": redact(r.inputs),
+                **resource_fingerprint_fields(r.inputs),
             }
             for r in sorted(run.resources, key=lambda r: r.urn)
         ],
         "outputs": {k: SECRET if k in run.secret_outputs else redact(v) for k, v in sorted(run.outputs.items())},
+        **output_fingerprint_fields(run.outputs, run.secret_outputs),
         "problems": list(run.problems) + ([f"program crashed: {run.crash}"] if run.crash else []),
     }
 

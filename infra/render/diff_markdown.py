@@ -1,0 +1,102 @@
+"""``infra diff --format markdown``: a pull-request comment, one section per stack.
+
+Short property diffs are listed inline; a resource with more than a few changed properties gets a
+collapsed ``<details>`` table. Starts with a hidden marker so a workflow can update its own comment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.render.diff_common import STATUS_TEXT, blocking, change_text, violation_text
+
+MARKER = "<!-- infra-diff -->"
+INLINE_CHANGES = 3
+
+
+def _code(text: str) -> str:
+    text = str(text).replace("\n", " ")
+    fence = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _cell(text: str) -> str:
+    return _code(text).replace("|", "\\|")
+
+
+def render_diff_markdown(doc: dict[str, Any]) -> str:
+    base, head = doc["base"], doc["head"]
+    s = doc["summary"]
+    head_ref = _code(head["rev"]) + (f" ({head['commit'][:12]})" if head.get("commit") else "")
+    out = [
+        MARKER,
+        f"## Infrastructure diff: {_code(base['rev'])} ({base['commit'][:12]}) → {head_ref}",
+        "",
+    ]
+    if s["stacksFailingAtHead"]:
+        out.append(f"❌ **Does not check:** {', '.join(s['stacksFailingAtHead'])}")
+    elif s["newMandatoryViolations"]:
+        out.append(f"❌ **{s['newMandatoryViolations']} new mandatory policy violation(s)**")
+    elif doc["exitCode"] == 0:
+        out.append("✅ No infrastructure changes.")
+    else:
+        out.append("🔶 Infrastructure changes; no new mandatory policy violations.")
+    out += [
+        "",
+        "| stack | status | add | change | remove | new violations | resolved |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for st in doc["stacks"]:
+        res, v = st["resources"], st["violations"]
+        out.append(
+            f"| {st['stack']} | {STATUS_TEXT.get(st['status'], st['status'])} | {len(res['added'])} | "
+            f"{len(res['changed'])} | {len(res['removed'])} | {len(v['appeared'])} | {len(v['disappeared'])} |"
+        )
+    for st in doc["stacks"]:
+        if st["status"] == "unchanged":
+            continue
+        out += ["", f"### {st['stack']}", ""]
+        for side in ("base", "head"):
+            out.extend(f"- ⛔ error at {side}: {_code(p)}" for p in st["problems"][side])
+        res = st["resources"]
+        if res["added"] or res["removed"]:
+            out += ["| | type | name |", "| --- | --- | --- |"]
+            out.extend(f"| 🟢 add | {_cell(r['type'])} | {_cell(r['name'])} |" for r in res["added"])
+            out.extend(f"| 🔴 remove | {_cell(r['type'])} | {_cell(r['name'])} |" for r in res["removed"])
+            out.append("")
+        for r in res["changed"]:
+            head_line = f"🔄 {_code(r['type'])} **{r['name']}** (changed or replaced)"
+            if len(r["changes"]) <= INLINE_CHANGES:
+                out.append(f"- {head_line}")
+                out.extend(f"  - {_code(c['path'])}: {_code(change_text(c))}" for c in r["changes"])
+            else:
+                out += [
+                    "<details>",
+                    f"<summary>{head_line}: {len(r['changes'])} properties</summary>",
+                    "",
+                    "| property | change |",
+                    "| --- | --- |",
+                ]
+                out.extend(f"| {_cell(c['path'])} | {_cell(change_text(c))} |" for c in r["changes"])
+                out += ["", "</details>", ""]
+        if st["outputs"]:
+            out += ["", "**Exports**", ""]
+            out.extend(f"- {_code(c['path'])}: {_code(change_text(c))}" for c in st["outputs"])
+        v = st["violations"]
+        if v["appeared"] or v["disappeared"] or v["changed"]:
+            out += ["", "**Policy results**", ""]
+            out.extend(f"- {'❌' if blocking(x) else '⚠️'} new: {violation_text(x)}" for x in v["appeared"])
+            out.extend(f"- ✅ resolved: {violation_text(x)}" for x in v["disappeared"])
+            out.extend(
+                f"- 🔄 {violation_text(c['before'])} → now {c['after'].get('enforcement')}"
+                + (" (exempt)" if c["after"].get("exempt") else "")
+                + f": {c['after'].get('message')}"
+                for c in v["changed"]
+            )
+    out += [
+        "",
+        f"<sub>{s['added']} to add, {s['changed']} to change, {s['removed']} to remove · offline inventory under "
+        "Pulumi's mock engine (`infra diff`); secrets are never shown.</sub>",
+    ]
+    return "\n".join(out) + "\n"
