@@ -1,15 +1,76 @@
-"""The on-prem GPU cluster, where restricted data is processed."""
+"""The on-prem GPU cluster, where restricted data is processed.
+
+Namespaces labelled with residency and Pod Security admission (``restricted`` for inference, ``privileged``
+only for the GPU operator and the VPN gateway); the NVIDIA GPU Operator as a pinned Helm release; per
+inference namespace a default-deny NetworkPolicy, a ResourceQuota (GPUs included) and a LimitRange;
+PriorityClasses for inference and batch; and the InferenceServices of the models served here.
+
+The GPU operator is a ``helm.v3.Release`` rather than a ``helm.v4.Chart``: the operator's chart relies on
+Helm hooks (CRD upgrades, cleanup on uninstall) that only Helm itself runs, a Release is one resource whose
+chart, version and repository a policy can read, and it needs no chart rendering at preview time (so it
+runs offline under ``infra check``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-# Pod Security admission levels by namespace purpose; privileged only where a workload must be.
+from components.inference_service import InferenceService, InferenceServiceArgs
+
 PSS_RESTRICTED = "restricted"
+PSS_PRIVILEGED = "privileged"
+GPU_RESOURCE_QUOTA_KEY = "requests.nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class GpuOperatorArgs:
+    """The NVIDIA GPU Operator's Helm release."""
+
+    version: str
+    """Exact chart version (pinned)."""
+    repository: str = "https://helm.ngc.nvidia.com/nvidia"
+    chart: str = "gpu-operator"
+    namespace: str = "gpu-operator"
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NamespaceQuotaArgs:
+    gpus: int = 8
+    requests_cpu: str = "64"
+    requests_memory: str = "512Gi"
+    limits_cpu: str = "128"
+    limits_memory: str = "768Gi"
+    pods: int = 50
+
+
+@dataclass(frozen=True)
+class ContainerDefaultsArgs:
+    default_cpu: str = "1"
+    default_memory: str = "1Gi"
+    default_request_cpu: str = "100m"
+    default_request_memory: str = "256Mi"
+
+
+@dataclass(frozen=True)
+class PriorityClassArgs:
+    name: str
+    value: int
+    description: str
+    preempts: bool
+    """False: waits for room instead of evicting lower-priority pods (preemptionPolicy Never)."""
+
+
+DEFAULT_PRIORITY_CLASSES = (
+    PriorityClassArgs("inference-critical", 100000, "Online LLM inference: pre-empts batch work.", True),
+    PriorityClassArgs("batch-low", 1000, "Batch and offline jobs: never pre-empts, yields to inference.", False),
+)
 
 
 @dataclass(frozen=True)
@@ -20,31 +81,211 @@ class OnPremInferenceClusterArgs:
     """Namespaces for inference workloads (Pod Security 'restricted')."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Residency labels carried by every object."""
+    gpu_operator: GpuOperatorArgs | None = None
+    vpn_gateway_namespace: str | None = None
+    """Privileged namespace for the VPN gateway (it needs NET_ADMIN and host networking)."""
+    quotas: Mapping[str, NamespaceQuotaArgs] = field(default_factory=dict)
+    """Per inference namespace; unlisted namespaces get NamespaceQuotaArgs()."""
+    container_defaults: ContainerDefaultsArgs = field(default_factory=ContainerDefaultsArgs)
+    priority_classes: Sequence[PriorityClassArgs] = DEFAULT_PRIORITY_CLASSES
+    services: Mapping[str, InferenceServiceArgs] = field(default_factory=dict)
+    """InferenceServices by name; each in one of ``namespaces``."""
+
+    def __post_init__(self) -> None:
+        for name, service in self.services.items():
+            if service.namespace not in self.namespaces:
+                raise ValueError(
+                    f"service {name}: namespace {service.namespace!r} is not one of {list(self.namespaces)}"
+                )
+        for namespace in self.namespaces:
+            quota = self.quotas.get(namespace, NamespaceQuotaArgs())
+            need = sum(s.gpus * s.max_replicas for s in self.services.values() if s.namespace == namespace)
+            if need > quota.gpus:
+                raise ValueError(
+                    f"namespace {namespace}: services need {need} GPUs at max scale, quota is {quota.gpus}"
+                )
 
 
 class OnPremInferenceCluster(pulumi.ComponentResource):
-    """Namespaces labelled for residency and Pod Security on the existing on-prem cluster."""
+    """Everything the platform puts on the existing on-prem Kubernetes cluster."""
 
     namespaces: dict[str, k8s.core.v1.Namespace]
+    priority_classes: dict[str, k8s.scheduling.v1.PriorityClass]
+    gpu_operator: k8s.helm.v3.Release | None
+    services: dict[str, InferenceService]
 
     def __init__(self, name: str, args: OnPremInferenceClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hybrid-llm-infra:onprem:OnPremInferenceCluster", name, None, opts)
+        self._name = name
+        self._labels = dict(args.labels)
         self.namespaces = {}
         for namespace in args.namespaces:
-            self.namespaces[namespace] = self._namespace(name, namespace, PSS_RESTRICTED, args.labels)
-        self.register_outputs({"namespaces": list(self.namespaces)})
+            ns = self._namespace(namespace, PSS_RESTRICTED)
+            self.namespaces[namespace] = ns
+            self._workload_guards(namespace, ns, args)
 
-    def _namespace(self, name: str, namespace: str, level: str, labels: Mapping[str, str]) -> k8s.core.v1.Namespace:
+        self.priority_classes = {
+            pc.name: k8s.scheduling.v1.PriorityClass(
+                f"{name}-priority-{pc.name}",
+                metadata=self._meta(pc.name),
+                value=pc.value,
+                global_default=False,
+                preemption_policy="PreemptLowerPriority" if pc.preempts else "Never",
+                description=pc.description,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for pc in args.priority_classes
+        }
+
+        self.gpu_operator = None
+        if args.gpu_operator is not None:
+            self.gpu_operator = self._gpu_operator(args.gpu_operator)
+        if args.vpn_gateway_namespace:
+            ns = self._namespace(args.vpn_gateway_namespace, PSS_PRIVILEGED)
+            self.namespaces[args.vpn_gateway_namespace] = ns
+            self._default_deny_ingress(args.vpn_gateway_namespace, ns)
+
+        self.services = {}
+        for service_name, service_args in args.services.items():
+            labels = {**self._labels, **service_args.labels}
+            self.services[service_name] = InferenceService(
+                service_name,
+                dataclasses.replace(service_args, labels=labels),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[self.namespaces[service_args.namespace], *self.priority_classes.values()],
+                ),
+            )
+        self.register_outputs(
+            {
+                "namespaces": list(self.namespaces),
+                "priorityClasses": list(self.priority_classes),
+                "services": {n: s.endpoint for n, s in self.services.items()},
+            }
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+    def _meta(self, name: str, namespace: str | None = None) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(self._labels))
+
+    def _namespace(self, namespace: str, level: str) -> k8s.core.v1.Namespace:
         return k8s.core.v1.Namespace(
-            f"{name}-ns-{namespace}",
+            f"{self._name}-ns-{namespace}",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=namespace,
                 labels={
-                    **labels,
+                    **self._labels,
                     "pod-security.kubernetes.io/enforce": level,
                     "pod-security.kubernetes.io/audit": level,
                     "pod-security.kubernetes.io/warn": level,
                 },
             ),
             opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _in(self, ns: k8s.core.v1.Namespace) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=[ns])
+
+    def _workload_guards(self, namespace: str, ns: k8s.core.v1.Namespace, args: OnPremInferenceClusterArgs) -> None:
+        """Default-deny (ingress and egress) with DNS allowed, ResourceQuota with GPUs, LimitRange."""
+        prefix = f"{self._name}-{namespace}"
+        k8s.networking.v1.NetworkPolicy(
+            f"{prefix}-default-deny",
+            metadata=self._meta("default-deny", namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"]
+            ),
+            opts=self._in(ns),
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{prefix}-allow-dns",
+            metadata=self._meta("allow-dns", namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                                ),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+                            )
+                        ],
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
+                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
+                        ],
+                    )
+                ],
+            ),
+            opts=self._in(ns),
+        )
+        quota = args.quotas.get(namespace, NamespaceQuotaArgs())
+        k8s.core.v1.ResourceQuota(
+            f"{prefix}-quota",
+            metadata=self._meta("compute", namespace),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={
+                    GPU_RESOURCE_QUOTA_KEY: str(quota.gpus),
+                    "requests.cpu": quota.requests_cpu,
+                    "requests.memory": quota.requests_memory,
+                    "limits.cpu": quota.limits_cpu,
+                    "limits.memory": quota.limits_memory,
+                    "pods": str(quota.pods),
+                }
+            ),
+            opts=self._in(ns),
+        )
+        defaults = args.container_defaults
+        k8s.core.v1.LimitRange(
+            f"{prefix}-limits",
+            metadata=self._meta("container-defaults", namespace),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default={"cpu": defaults.default_cpu, "memory": defaults.default_memory},
+                        default_request={
+                            "cpu": defaults.default_request_cpu,
+                            "memory": defaults.default_request_memory,
+                        },
+                    )
+                ]
+            ),
+            opts=self._in(ns),
+        )
+
+    def _default_deny_ingress(self, namespace: str, ns: k8s.core.v1.Namespace) -> None:
+        """System namespaces: default-deny ingress. Egress stays open (the operator talks to the API server and
+        pulls drivers); the VPN gateway runs on the host network, where NetworkPolicy does not reach."""
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-{namespace}-default-deny-ingress",
+            metadata=self._meta("default-deny-ingress", namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Ingress"],
+            ),
+            opts=self._in(ns),
+        )
+
+    def _gpu_operator(self, operator: GpuOperatorArgs) -> k8s.helm.v3.Release:
+        ns = self._namespace(operator.namespace, PSS_PRIVILEGED)
+        self.namespaces[operator.namespace] = ns
+        self._default_deny_ingress(operator.namespace, ns)
+        return k8s.helm.v3.Release(
+            f"{self._name}-gpu-operator",
+            name="gpu-operator",
+            chart=operator.chart,
+            version=operator.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=operator.repository),
+            namespace=operator.namespace,
+            create_namespace=False,
+            values=dict(operator.values),
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
         )

@@ -23,6 +23,7 @@ from infra import aws_data
 
 ACCOUNT_ID = "123456789012"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 class OfflineError(Exception):
@@ -230,6 +231,8 @@ class OfflineMocks(Mocks):
         return id_, {**inputs, **computed}
 
     def _kubernetes(self, args: MockResourceArgs, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if args.typ == HELM_RELEASE:
+            return _helm_release(args, inputs)
         metadata = dict(inputs.get("metadata") or {})
         # The Kubernetes provider auto-names objects that have no explicit name.
         metadata.setdefault("name", f"{args.name}-{stable_hex(args.typ, args.name, length=8)}")
@@ -264,6 +267,22 @@ class OfflineMocks(Mocks):
         if not region:
             raise OfflineError("an AWS resource or invoke has no region (no explicit provider and no aws:region)")
         return str(region)
+
+
+def _helm_release(args: MockResourceArgs, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A Helm release as installed: its status names the chart and version it was asked for."""
+    name = inputs.get("name") or f"{args.name}-{stable_hex(args.typ, args.name, length=8)}"
+    namespace = inputs.get("namespace") or "default"
+    status = {
+        "name": name,
+        "namespace": namespace,
+        "chart": inputs.get("chart"),
+        "version": inputs.get("version"),
+        "appVersion": inputs.get("version"),
+        "status": "deployed",
+        "revision": 1,
+    }
+    return f"{namespace}/{name}", {**inputs, "name": name, "status": status}
 
 
 def _default_tags(capture: Capture, provider_ref: str | None) -> dict[str, str]:

@@ -17,6 +17,7 @@ from residency import JURISDICTIONS
 from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.models import PROJECT, AwsStackConfig, OnPremStackConfig, StackConfig
+from stackconfig.onprem_cluster import cluster_problems
 
 # Keys read from other namespaces; everything else outside ours belongs to providers.
 _FOREIGN_KEYS = {"aws:region": "aws:region"}
@@ -67,6 +68,8 @@ def _decode(value: str) -> Any:
 
 def _semantic_problems(config: StackConfig) -> list[Problem]:
     problems: list[Problem] = []
+    if isinstance(config, OnPremStackConfig):
+        problems += _onprem_cluster_problems(config)
     jurisdiction = JURISDICTIONS[config.deployment.jurisdiction]
     if isinstance(config, AwsStackConfig):
         if config.aws_region not in jurisdiction.aws_regions:
@@ -96,6 +99,15 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _onprem_cluster_problems(config: OnPremStackConfig) -> list[Problem]:
+    kube = config.kubernetes
+    base = f"{PROJECT}:kubernetes"
+    reserved = {kube.gpu_operator.namespace: f"{base}.gpuOperator.namespace"}
+    if kube.vpn_gateway_namespace:
+        reserved[kube.vpn_gateway_namespace] = f"{base}.vpnGatewayNamespace"
+    return cluster_problems(base, kube.namespaces, kube.quotas, kube.models, reserved)
 
 
 def _subnet_fit_problems(config: AwsStackConfig) -> list[Problem]:

@@ -14,6 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from residency import CLASSIFICATIONS, JURISDICTIONS
+from stackconfig.inference import InferenceServiceConfig
+from stackconfig.onprem_cluster import ContainerDefaults, GpuOperatorConfig, NamespaceQuota, PriorityClassesConfig
 
 PROJECT = "hybrid-llm-infra"
 
@@ -161,6 +163,20 @@ class KubernetesConfig(_Model):
     version: str = Field(default="1.31", pattern=r"^1\.\d{2}$", description="Kubernetes minor version of the cluster.")
     namespaces: list[DnsLabel] = Field(
         default_factory=lambda: ["inference"], min_length=1, description="Namespaces for restricted-data workloads."
+    )
+    gpu_operator: GpuOperatorConfig = Field(default_factory=GpuOperatorConfig, description="NVIDIA GPU Operator.")
+    vpn_gateway_namespace: DnsLabel | None = Field(
+        default="vpn-gateway", description="Privileged namespace of the VPN gateway (null: none on this cluster)."
+    )
+    quotas: dict[DnsLabel, NamespaceQuota] = Field(
+        default_factory=dict, description="ResourceQuota per inference namespace (unlisted: the defaults)."
+    )
+    container_defaults: ContainerDefaults = Field(
+        default_factory=ContainerDefaults, description="LimitRange of the inference namespaces."
+    )
+    priority_classes: PriorityClassesConfig = Field(default_factory=PriorityClassesConfig)
+    models: list[InferenceServiceConfig] = Field(
+        default_factory=list, description="Models served on-prem (restricted data is served only here)."
     )
 
 

@@ -7,25 +7,78 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.onprem_cluster import OnPremInferenceCluster, OnPremInferenceClusterArgs
+from components.onprem_cluster import (
+    ContainerDefaultsArgs,
+    GpuOperatorArgs,
+    NamespaceQuotaArgs,
+    OnPremInferenceCluster,
+    OnPremInferenceClusterArgs,
+    PriorityClassArgs,
+)
 from residency import residency_labels
 from stackconfig import OnPremStackConfig
+from stacks.inference import inference_service_args
 from stacks.tags import stack_tags
 
 
 def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
     labels = residency_labels(stack_tags(config))
-    provider = k8s.Provider("onprem", context=config.kubernetes.context, enable_server_side_apply=True)
+    kube = config.kubernetes
+    provider = k8s.Provider("onprem", context=kube.context, enable_server_side_apply=True)
+    operator = kube.gpu_operator
+    classes = kube.priority_classes
+    defaults = kube.container_defaults
     cluster = OnPremInferenceCluster(
         "onprem",
-        OnPremInferenceClusterArgs(namespaces=config.kubernetes.namespaces, labels=labels),
+        OnPremInferenceClusterArgs(
+            namespaces=kube.namespaces,
+            labels=labels,
+            gpu_operator=GpuOperatorArgs(
+                version=operator.version,
+                repository=operator.repository,
+                chart=operator.chart,
+                namespace=operator.namespace,
+                values=operator.merged_values(),
+            ),
+            vpn_gateway_namespace=kube.vpn_gateway_namespace,
+            quotas={
+                namespace: NamespaceQuotaArgs(
+                    gpus=q.gpus,
+                    requests_cpu=q.requests_cpu,
+                    requests_memory=q.requests_memory,
+                    limits_cpu=q.limits_cpu,
+                    limits_memory=q.limits_memory,
+                    pods=q.pods,
+                )
+                for namespace, q in kube.quotas.items()
+            },
+            container_defaults=ContainerDefaultsArgs(
+                default_cpu=defaults.default_cpu,
+                default_memory=defaults.default_memory,
+                default_request_cpu=defaults.default_request_cpu,
+                default_request_memory=defaults.default_request_memory,
+            ),
+            priority_classes=(
+                PriorityClassArgs(classes.inference, classes.inference_value, "Online LLM inference.", True),
+                PriorityClassArgs(classes.batch, classes.batch_value, "Batch work: never pre-empts.", False),
+            ),
+            services={
+                model.name: inference_service_args(model, labels, default_priority_class=classes.inference)
+                for model in kube.models
+            },
+        ),
         opts=pulumi.ResourceOptions(provider=provider),
     )
     peers = {stack: _peer(stack) for stack in config.peer_stacks}
+    operator_release = cluster.gpu_operator
     return {
         "jurisdiction": config.deployment.jurisdiction,
         "namespaces": list(cluster.namespaces),
         "peerVpcCidrs": {stack: ref.get_output("vpcCidr") for stack, ref in peers.items()},
+        "gpuOperator": operator_release.status.apply(lambda s: {"chart": s.chart, "version": s.version})
+        if operator_release
+        else None,
+        "inferenceEndpoints": {name: service.endpoint for name, service in cluster.services.items()},
     }
 
 
