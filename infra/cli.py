@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from infra.audit import command as audit_command
 from infra.diff import add_diff_parser, run_diff
 from infra.engine import run_in_order
 from infra.inventory import inventory
@@ -27,10 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--format", choices=("terminal", "json"), default="terminal")
     check.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     check.add_argument("--project-dir", type=Path, default=Path.cwd(), help="the Pulumi project (default: .)")
+    audit_command.add_parser(sub)
     add_diff_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "diff":
         return run_diff(args)
+    if args.command == "audit":
+        return audit_command.run(args)
     return _check(args)
 
 
