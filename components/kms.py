@@ -20,6 +20,9 @@ class StackKeyArgs:
     deletion_window_days: int = 30
     """How long a scheduled deletion can still be cancelled (7-30)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    allow_ec2_autoscaling: bool = False
+    """Let the EC2 Auto Scaling service-linked role use the key for EBS volumes it launches (EKS node groups
+    with encrypted root volumes); grants only for AWS resources."""
 
 
 class StackKey(pulumi.ComponentResource):
@@ -38,7 +41,7 @@ class StackKey(pulumi.ComponentResource):
             description=args.description,
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_days,
-            policy=json.dumps(_key_policy(partition, account, args.region)),
+            policy=json.dumps(_key_policy(partition, account, args.region, args.allow_ec2_autoscaling)),
             tags={**args.tags, "Name": f"{name}-key"},
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -52,8 +55,8 @@ class StackKey(pulumi.ComponentResource):
         self.register_outputs({"arn": self.arn})
 
 
-def _key_policy(partition: str, account: str, region: str) -> dict[str, object]:
-    return {
+def _key_policy(partition: str, account: str, region: str, ec2_autoscaling: bool = False) -> dict[str, object]:
+    policy: dict[str, object] = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -76,3 +79,31 @@ def _key_policy(partition: str, account: str, region: str) -> dict[str, object]:
             },
         ],
     }
+    if ec2_autoscaling:
+        assert isinstance(policy["Statement"], list)
+        policy["Statement"] += _ec2_autoscaling_statements(partition, account)
+    return policy
+
+
+def _ec2_autoscaling_statements(partition: str, account: str) -> list[dict[str, object]]:
+    role = (
+        f"arn:{partition}:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    )
+    # As AWS documents it for encrypted EBS volumes of Auto Scaling groups; the role is this account's own.
+    return [
+        {
+            "Sid": "AutoScalingUsesKeyForEbs",
+            "Effect": "Allow",
+            "Principal": {"AWS": role},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AutoScalingGrantsForEbs",
+            "Effect": "Allow",
+            "Principal": {"AWS": role},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    ]

@@ -187,6 +187,82 @@ def _route_table(c: ResourceContext) -> dict[str, Any]:
     return {"arn": c.arn("ec2", f"route-table/{c.id}")}
 
 
+@computes("aws:eks/cluster:Cluster", "eks")
+def _eks_cluster(c: ResourceContext) -> dict[str, Any]:
+    name = c.inputs.get("name") or f"{c.name}-{c.id[4:11]}"
+    oidc = stable_hex(c.id, "oidc", length=32).upper()
+    return {
+        "name": name,
+        "arn": c.arn("eks", f"cluster/{name}"),
+        "endpoint": f"https://{oidc}.gr7.{c.region}.eks.amazonaws.com",
+        "certificateAuthority": {"data": fake_certificate(c.id)},
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{c.region}.amazonaws.com/id/{oidc}"}]}],
+        "clusterId": stable_hex(c.id, "cluster-id", length=32),
+        "platformVersion": "eks.1",
+        "status": "ACTIVE",
+        "vpcConfig": {**(c.inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{stable_hex(c.id, 'csg')}"},
+    }
+
+
+@computes("aws:eks/nodeGroup:NodeGroup", "ng")
+def _eks_node_group(c: ResourceContext) -> dict[str, Any]:
+    name = c.inputs.get("nodeGroupName") or f"{c.name}-{c.id[3:11]}"
+    cluster = c.inputs.get("clusterName", "cluster")
+    return {
+        "nodeGroupName": name,
+        "arn": c.arn("eks", f"nodegroup/{cluster}/{name}/{stable_hex(c.id, length=8)}"),
+        "status": "ACTIVE",
+        "resources": [{"autoscalingGroups": [{"name": f"eks-{name}-{stable_hex(c.id, length=8)}"}]}],
+    }
+
+
+@computes("aws:eks/addon:Addon", "addon")
+def _eks_addon(c: ResourceContext) -> dict[str, Any]:
+    cluster, addon = c.inputs.get("clusterName", "cluster"), c.inputs.get("addonName", c.name)
+    return {"arn": c.arn("eks", f"addon/{cluster}/{addon}/{stable_hex(c.id, length=8)}"), "addonVersion": "v1.3.0"}
+
+
+@computes("aws:eks/podIdentityAssociation:PodIdentityAssociation", "a")
+def _eks_pod_identity(c: ResourceContext) -> dict[str, Any]:
+    cluster = c.inputs.get("clusterName", "cluster")
+    return {"associationId": c.id, "associationArn": c.arn("eks", f"podidentityassociation/{cluster}/{c.id}")}
+
+
+@computes("aws:eks/accessEntry:AccessEntry", "ae")
+def _eks_access_entry(c: ResourceContext) -> dict[str, Any]:
+    cluster = c.inputs.get("clusterName", "cluster")
+    return {"accessEntryArn": c.arn("eks", f"access-entry/{cluster}/{c.id}"), "type": c.inputs.get("type", "STANDARD")}
+
+
+@computes("aws:s3/bucket:Bucket", "bucket")
+def _s3_bucket(c: ResourceContext) -> dict[str, Any]:
+    bucket = c.inputs.get("bucket") or f"{c.inputs.get('bucketPrefix') or c.name + '-'}{stable_hex(c.id, length=12)}"
+    return {
+        "bucket": bucket,
+        "arn": f"arn:aws:s3:::{bucket}",
+        "bucketDomainName": f"{bucket}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{bucket}.s3.{c.region}.amazonaws.com",
+        "region": c.region,
+    }
+
+
+@computes("aws:ec2/launchTemplate:LaunchTemplate", "lt")
+def _launch_template(c: ResourceContext) -> dict[str, Any]:
+    return {"arn": c.arn("ec2", f"launch-template/{c.id}"), "latestVersion": 1, "defaultVersion": 1}
+
+
+@computes("aws:ec2/vpcEndpoint:VpcEndpoint", "vpce")
+def _vpc_endpoint(c: ResourceContext) -> dict[str, Any]:
+    service = str(c.inputs.get("serviceName", ""))
+    return {
+        "arn": c.arn("ec2", f"vpc-endpoint/{c.id}"),
+        "state": "available",
+        "dnsEntries": [{"dnsName": f"{c.id}.{service.rsplit('.', 1)[-1]}.{c.region}.vpce.amazonaws.com"}]
+        if c.inputs.get("vpcEndpointType") == "Interface"
+        else [],
+    }
+
+
 for _token, _prefix in (
     ("aws:ec2/internetGateway:InternetGateway", "igw"),
     ("aws:ec2/natGateway:NatGateway", "nat"),
@@ -259,7 +335,8 @@ class OfflineMocks(Mocks):
         handler = _INVOKES.get(args.token)
         if handler is None:
             raise OfflineError(f"invoke {args.token} has no recorded answer offline; add one to infra/mocks.py")
-        return handler(self, args.args, self._region(args.provider))
+        # pulumi-aws 7 invokes take an explicit ``region`` that overrides the provider's.
+        return handler(self, args.args, str(args.args.get("region") or self._region(args.provider)))
 
     def _region(self, provider_ref: str | None) -> str:
         inputs = self.capture.provider_inputs.get(provider_ref or "", {})

@@ -14,6 +14,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from residency import CLASSIFICATIONS, JURISDICTIONS
+from stackconfig.aws_cluster import (
+    AwsInferenceServiceConfig,
+    EksConfig,
+    GpuNodeGroups,
+    GpuPlacementConfig,
+    ModelBucketConfig,
+    default_gpu_node_groups,
+)
 from stackconfig.inference import InferenceServiceConfig
 from stackconfig.onprem_cluster import ContainerDefaults, GpuOperatorConfig, NamespaceQuota, PriorityClassesConfig
 
@@ -190,6 +198,13 @@ class AwsStackConfig(_StackBase):
 
     aws_region: str = Field(alias="aws:region", description="The AWS region (aws:region).")
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    eks: EksConfig = Field(default_factory=EksConfig)
+    gpu_node_groups: GpuNodeGroups = Field(default_factory=default_gpu_node_groups, min_length=1)
+    gpu_placement: GpuPlacementConfig = Field(default_factory=GpuPlacementConfig)
+    model_bucket: ModelBucketConfig = Field(default_factory=ModelBucketConfig)
+    inference: list[AwsInferenceServiceConfig] = Field(
+        default_factory=list, description="Models served on the GPU nodes, from the model bucket."
+    )
 
     @property
     def site_plan(self) -> AwsSitePlan:

@@ -1,4 +1,4 @@
-"""An AWS region of the platform."""
+"""An AWS region of the platform: key, network, VPC endpoints, model bucket, GPU inference cluster."""
 
 from __future__ import annotations
 
@@ -7,22 +7,53 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_gpu_cluster import (
+    AwsGpuInferenceCluster,
+    AwsGpuInferenceClusterArgs,
+    GpuNodeGroupArgs,
+    ModelReader,
+    SystemNodeGroupArgs,
+)
+from components.inference_service import InferenceService, InferenceServiceArgs, ObjectStoreModel
 from components.kms import StackKey, StackKeyArgs
+from components.model_bucket import ModelBucket, ModelBucketArgs
 from components.network import RegionalNetwork, RegionalNetworkArgs
-from stackconfig import AwsStackConfig
+from components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
+from residency import residency_labels
+from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
+from stackconfig.aws_cluster import AwsInferenceServiceConfig
+from stacks.gpu_placement import place_gpu_node_groups, region_zones
 from stacks.tags import stack_tags
+
+POD_IDENTITY_AGENT = ("169.254.170.23/32", 80)
+"""Where EKS Pod Identity serves credentials to pods (the agent on every node)."""
 
 
 def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
     site = config.deployment.site
+    region = config.aws_region
+    # Everything decided from AWS's answers happens before the first resource is registered, so bad
+    # input (a GPU type the region's zones do not offer) stops the run with nothing half-declared.
+    zones = region_zones(region)
+    if len(zones) < config.network.az_count:
+        raise ConfigError(
+            [
+                Problem(
+                    f"{PROJECT}:network.azCount",
+                    f"{region} has {len(zones)} available zones; {config.network.az_count} requested",
+                )
+            ]
+        )
+    network_zones = zones[: config.network.az_count]
+    gpu_zones = place_gpu_node_groups(config, network_zones)
+    _check_models_fit(config)
+    account = aws.get_caller_identity().account_id
+    bucket_name = f"{PROJECT}-{site}-models-{account}"
+
     tags = stack_tags(config)
-    provider = aws.Provider(
-        f"aws-{site}",
-        region=config.aws_region,
-        default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
-    )
+    provider = aws.Provider(f"aws-{site}", region=region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
     with_provider = pulumi.ResourceOptions(provider=provider)
-    key = StackKey(site, StackKeyArgs(region=config.aws_region), opts=with_provider)
+    key = StackKey(site, StackKeyArgs(region=region, allow_ec2_autoscaling=True), opts=with_provider)
     net = config.network
     network = RegionalNetwork(
         site,
@@ -34,11 +65,79 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
             public_subnet_prefix=net.public_subnet_prefix,
             nat_gateway_per_az=net.nat_gateway_per_az,
             flow_log_retention_days=net.flow_log_retention_days,
+            availability_zones=[z.name for z in network_zones],
         ),
         opts=with_provider,
     )
+    VpcEndpoints(
+        f"{site}-endpoints",
+        VpcEndpointsArgs(
+            region=region,
+            vpc_id=network.vpc_id,
+            vpc_cidr=network.vpc_cidr,
+            subnet_ids=network.private_subnet_ids,
+            route_table_ids=network.private_route_table_ids,
+        ),
+        opts=with_provider,
+    )
+    bucket = ModelBucket(
+        f"{site}-models",
+        ModelBucketArgs(
+            bucket_name=bucket_name,
+            kms_key_arn=key.arn,
+            noncurrent_version_expiration_days=config.model_bucket.noncurrent_version_expiration_days,
+            abort_incomplete_upload_days=config.model_bucket.abort_incomplete_upload_days,
+        ),
+        opts=with_provider,
+    )
+    eks = config.eks
+    system = eks.system_node_group
+    labels = residency_labels(tags)
+    cluster = AwsGpuInferenceCluster(
+        f"{site}-gpu",
+        AwsGpuInferenceClusterArgs(
+            region=region,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            kms_key_arn=key.arn,
+            kubernetes_version=eks.kubernetes_version,
+            endpoint_public_access=eks.endpoint_public_access,
+            public_access_cidrs=eks.public_access_cidrs,
+            log_retention_days=eks.log_retention_days,
+            admin_principal_arns=eks.admin_principal_arns,
+            system_node_group=SystemNodeGroupArgs(
+                instance_types=system.instance_types,
+                min_size=system.min_size,
+                desired_size=system.desired_size,
+                max_size=system.max_size,
+                disk_size_gib=system.disk_size_gib,
+            ),
+            gpu_node_groups=[
+                GpuNodeGroupArgs(
+                    name=group.name,
+                    instance_type=group.instance_type,
+                    gpus_per_node=group.gpus_per_node,
+                    subnet_ids=[network.subnets_by_zone[zone] for zone in gpu_zones[group.name]],
+                    zones=gpu_zones[group.name],
+                    min_size=group.min_size,
+                    desired_size=group.desired_size,
+                    max_size=group.max_size,
+                    disk_size_gib=group.disk_size_gib,
+                    capacity_type=group.capacity_type,
+                )
+                for group in config.gpu_node_groups
+            ],
+            model_bucket_arn=bucket.arn,
+            model_readers=[ModelReader(m.namespace, m.name) for m in config.inference],
+            namespaces=sorted({"inference", *(m.namespace for m in config.inference)}),
+            tags=tags,
+            labels=labels,
+        ),
+        opts=with_provider,
+    )
+    services = {model.name: _inference_service(model, config, bucket_name, cluster) for model in config.inference}
     return {
-        "region": config.aws_region,
+        "region": region,
         "jurisdiction": config.deployment.jurisdiction,
         "vpcId": network.vpc_id,
         "vpcCidr": network.vpc_cidr,
@@ -47,4 +146,70 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         "privateRouteTableIds": network.private_route_table_ids,
         "kmsKeyArn": key.arn,
         "flowLogGroupName": network.flow_log_group_name,
+        "clusterName": cluster.cluster_name,
+        "clusterEndpoint": cluster.endpoint,
+        "kubeconfig": cluster.kubeconfig,
+        "gpuNodeGroupZones": gpu_zones,
+        "modelBucketName": bucket.bucket_name,
+        "inferenceEndpoints": {name: svc.endpoint for name, svc in services.items()},
     }
+
+
+def _check_models_fit(config: AwsStackConfig) -> None:
+    """Every model must fit on one node of some GPU node group (its GPUs are one replica's)."""
+    most = max(g.gpus_per_node for g in config.gpu_node_groups if g.max_size > 0) if config.gpu_node_groups else 0
+    problems = [
+        Problem(
+            f"{PROJECT}:inference[{index}].gpus",
+            f"{model.gpus} GPUs per replica, but the largest GPU node group has {most} GPU(s) per node",
+        )
+        for index, model in enumerate(config.inference)
+        if model.gpus > most
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _inference_service(
+    model: AwsInferenceServiceConfig, config: AwsStackConfig, bucket_name: str, cluster: AwsGpuInferenceCluster
+) -> InferenceService:
+    labels = residency_labels(
+        {**stack_tags(config), "data-classification": model.data_classification or config.classification}
+    )
+    resources, scaling = model.resources, model.autoscaling
+    return InferenceService(
+        model.name,
+        InferenceServiceArgs(
+            namespace=model.namespace,
+            served_model_name=model.served_model_name,
+            # Through the regional endpoint (and so the S3 gateway endpoint): weights never leave the region.
+            model=ObjectStoreModel(
+                uri=f"s3://{bucket_name}/{model.model_source.prefix}",
+                endpoint=f"https://s3.{config.aws_region}.amazonaws.com",
+            ),
+            client_namespaces=model.client_namespaces,
+            labels=labels,
+            image=model.image,
+            gpus=model.gpus,
+            max_model_len=model.max_model_len,
+            gpu_memory_utilization=model.gpu_memory_utilization,
+            extra_args=model.extra_args,
+            cpu_request=resources.cpu_request,
+            cpu_limit=resources.cpu_limit,
+            memory_request=resources.memory_request,
+            memory_limit=resources.memory_limit,
+            shm_size=model.shm_size,
+            min_replicas=scaling.min_replicas,
+            max_replicas=scaling.max_replicas,
+            scale_metric=scaling.metric,
+            scale_target_average_value=scaling.target_average_value,
+            egress=[POD_IDENTITY_AGENT, *((rule.cidr, rule.port) for rule in model.egress)],
+            priority_class_name=model.priority_class_name,
+            startup_timeout_seconds=model.startup_timeout_seconds,
+            api_key_secret=model.api_key_secret,
+        ),
+        opts=pulumi.ResourceOptions(
+            provider=cluster.kubernetes_provider,
+            depends_on=[*cluster.namespaces.values(), cluster.device_plugin],
+        ),
+    )

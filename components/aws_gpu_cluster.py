@@ -1,0 +1,552 @@
+"""An EKS cluster for GPU inference: private control plane, encrypted secrets and logs, GPU node groups.
+
+Children: IAM roles (cluster, nodes, and a pod role that may only read the model bucket), the control-plane
+log group (created before the cluster so EKS never creates an unencrypted one), the cluster with access
+entries, a system CPU node group, GPU managed node groups on ``AL2023_x86_64_NVIDIA`` with a hardened launch
+template, the Pod Identity agent, and — through a Kubernetes provider built from the cluster's outputs —
+residency-labelled namespaces and the NVIDIA device plugin.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+TYPE_TOKEN = "hybrid-llm-infra:compute:AwsGpuInferenceCluster"
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator")
+GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
+SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+GPU_TAINT = ("nvidia.com/gpu", "true", "NO_SCHEDULE")
+"""(key, value, effect) as the EKS API spells it; Kubernetes sees ``nvidia.com/gpu=true:NoSchedule``."""
+GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+"""What the device plugin's and the inference pods' node affinity select on."""
+DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
+DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
+DEVICE_PLUGIN_CHART_VERSION = "0.17.1"
+CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy")
+
+
+@dataclass(frozen=True)
+class SystemNodeGroupArgs:
+    """The CPU node group for add-ons."""
+
+    instance_types: Sequence[str] = ("m6i.large",)
+    min_size: int = 2
+    desired_size: int = 2
+    max_size: int = 4
+    disk_size_gib: int = 50
+
+
+@dataclass(frozen=True)
+class GpuNodeGroupArgs:
+    """One GPU managed node group, already placed: ``subnet_ids`` are only subnets whose AZ offers the type."""
+
+    name: str
+    instance_type: str
+    gpus_per_node: int
+    subnet_ids: Sequence[pulumi.Input[str]]
+    zones: Sequence[str]
+    """The AZ names of ``subnet_ids`` (for labels and reports)."""
+    min_size: int = 0
+    desired_size: int = 1
+    max_size: int = 2
+    disk_size_gib: int = 200
+    capacity_type: str = "ON_DEMAND"
+
+
+@dataclass(frozen=True)
+class ModelReader:
+    """A Kubernetes service account that may read the model bucket (through EKS Pod Identity)."""
+
+    namespace: str
+    service_account: str
+
+
+@dataclass(frozen=True)
+class AwsGpuInferenceClusterArgs:
+    """Inputs of AwsGpuInferenceCluster."""
+
+    region: str
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """Private subnets of every AZ: control-plane network interfaces and the system node group."""
+    kms_key_arn: pulumi.Input[str]
+    """The stack's key: secrets envelope encryption, control-plane logs, node root volumes."""
+    kubernetes_version: str
+    gpu_node_groups: Sequence[GpuNodeGroupArgs]
+    model_bucket_arn: pulumi.Input[str]
+    model_readers: Sequence[ModelReader] = ()
+    system_node_group: SystemNodeGroupArgs = field(default_factory=SystemNodeGroupArgs)
+    endpoint_public_access: bool = False
+    public_access_cidrs: Sequence[str] = ()
+    """With ``endpoint_public_access``: the only networks that may reach the public endpoint (required)."""
+    log_retention_days: int = 90
+    admin_principal_arns: Sequence[str] = ()
+    """IAM principals given cluster-admin through access entries."""
+    namespaces: Sequence[str] = ("inference",)
+    """Namespaces for workloads (Pod Security "restricted"), created on the cluster."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Residency tags, set explicitly where the provider's default tags do not reach (instances, volumes)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Residency labels for every Kubernetes object."""
+    device_plugin_chart_version: str = DEVICE_PLUGIN_CHART_VERSION
+
+    def __post_init__(self) -> None:
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise ValueError("a public endpoint needs an explicit public_access_cidrs allowlist")
+        if any(cidr.endswith("/0") for cidr in self.public_access_cidrs):
+            raise ValueError("public_access_cidrs must not contain a /0")
+        if not self.gpu_node_groups:
+            raise ValueError("at least one GPU node group")
+        for group in self.gpu_node_groups:
+            if not group.subnet_ids:
+                raise ValueError(f"GPU node group {group.name!r} has no subnet")
+            if not group.min_size <= group.desired_size <= group.max_size:
+                raise ValueError(f"GPU node group {group.name!r}: need min <= desired <= max")
+
+
+class AwsGpuInferenceCluster(pulumi.ComponentResource):
+    """EKS with private endpoint, KMS-encrypted secrets and logs, access entries, system and GPU node groups."""
+
+    cluster: aws.eks.Cluster
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    """Secret: the kubeconfig (exec auth through ``aws eks get-token``)."""
+    kubernetes_provider: k8s.Provider
+    log_group: aws.cloudwatch.LogGroup
+    cluster_role: aws.iam.Role
+    node_role: aws.iam.Role
+    model_reader_role: aws.iam.Role
+    system_node_group: aws.eks.NodeGroup
+    gpu_node_groups: dict[str, aws.eks.NodeGroup]
+    launch_templates: dict[str, aws.ec2.LaunchTemplate]
+    namespaces: dict[str, k8s.core.v1.Namespace]
+    device_plugin: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: AwsGpuInferenceClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        self._name = name
+        self._args = args
+        invoke = pulumi.InvokeOptions(parent=self)
+        self._partition = aws.get_partition(opts=invoke).partition
+        self._account = aws.get_caller_identity(opts=invoke).account_id
+        cluster_name = name
+
+        # Created first, under the name EKS writes to, so EKS never makes its own unencrypted, unbounded group.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{cluster_name}/cluster",
+            kms_key_id=args.kms_key_arn,
+            retention_in_days=args.log_retention_days,
+            tags=self._tags("control-plane-logs"),
+            opts=self._child(),
+        )
+        self.cluster_role, cluster_attachments = self._cluster_role()
+        self.node_role, node_attachments = self._node_role()
+
+        self.cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=cluster_name,
+            version=args.kubernetes_version,
+            role_arn=self.cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=list(args.subnet_ids),
+                endpoint_private_access=True,
+                endpoint_public_access=args.endpoint_public_access,
+                public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public_access else None,
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                # The deployer (Pulumi) must reach the API to install the device plugin; this is an access
+                # entry like any other (visible, revocable), not an aws-auth ConfigMap mapping.
+                bootstrap_cluster_creator_admin_permissions=True,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=args.kms_key_arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            tags=self._tags("eks"),
+            opts=self._child(depends_on=[self.log_group, *cluster_attachments]),
+        )
+        self.cluster_name = self.cluster.name
+        self.endpoint = self.cluster.endpoint
+
+        self._access_entries()
+        self.system_node_group = self._system_node_group(node_attachments)
+        pod_identity_agent = aws.eks.Addon(
+            f"{name}-pod-identity-agent",
+            cluster_name=self.cluster.name,
+            addon_name="eks-pod-identity-agent",
+            resolve_conflicts_on_create="OVERWRITE",
+            tags=self._tags("pod-identity-agent"),
+            opts=self._child(depends_on=[self.system_node_group]),
+        )
+        self.model_reader_role = self._model_reader(pod_identity_agent)
+        self.launch_templates, self.gpu_node_groups = {}, {}
+        for group in args.gpu_node_groups:
+            self.launch_templates[group.name], self.gpu_node_groups[group.name] = self._gpu_node_group(
+                group, node_attachments
+            )
+
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
+                lambda parts: kubeconfig(parts[0], parts[1], parts[2], args.region)
+            )
+        )
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=self._child(),
+        )
+        self.namespaces = {ns: self._namespace(ns, "restricted", [self.system_node_group]) for ns in args.namespaces}
+        self.device_plugin = self._device_plugin()
+        self.register_outputs(
+            {
+                "clusterName": self.cluster_name,
+                "endpoint": self.endpoint,
+                "kubeconfig": self.kubeconfig,
+                "gpuNodeGroups": {g: ng.node_group_name for g, ng in self.gpu_node_groups.items()},
+                "modelReaderRoleArn": self.model_reader_role.arn,
+            }
+        )
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _child(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+
+    def _tags(self, suffix: str) -> dict[str, str]:
+        return {**self._args.tags, "Name": f"{self._name}-{suffix}"}
+
+    def _policy_arn(self, policy: str) -> str:
+        return f"arn:{self._partition}:iam::aws:policy/{policy}"
+
+    def _role(
+        self, suffix: str, trust: dict[str, object], managed: Sequence[str]
+    ) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+        role = aws.iam.Role(
+            f"{self._name}-{suffix}",
+            assume_role_policy=json.dumps(trust),
+            tags=self._tags(suffix),
+            opts=self._child(),
+        )
+        attachments: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(
+                f"{self._name}-{suffix}-{policy.lower().replace('_', '-')}",
+                role=role.name,
+                policy_arn=self._policy_arn(policy),
+                opts=self._child(),
+            )
+            for policy in managed
+        ]
+        return role, attachments
+
+    def _cluster_role(self) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+        role, attachments = self._role(
+            "cluster-role", service_trust("eks.amazonaws.com", tag_session=True), CLUSTER_POLICIES
+        )
+        # Envelope encryption of Kubernetes secrets with the stack key: only these actions, only this key.
+        attachments.append(
+            aws.iam.RolePolicy(
+                f"{self._name}-cluster-role-kms",
+                role=role.id,
+                policy=pulumi.Output.from_input(self._args.kms_key_arn).apply(
+                    lambda arn: json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants"],
+                                    "Resource": arn,
+                                },
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "kms:CreateGrant",
+                                    "Resource": arn,
+                                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                                },
+                            ],
+                        }
+                    )
+                ),
+                opts=self._child(),
+            )
+        )
+        return role, attachments
+
+    def _node_role(self) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+        return self._role("node-role", service_trust("ec2.amazonaws.com"), NODE_POLICIES)
+
+    def _access_entries(self) -> None:
+        admin_policy = f"arn:{self._partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+        for index, principal in enumerate(self._args.admin_principal_arns):
+            entry = aws.eks.AccessEntry(
+                f"{self._name}-admin-{index}",
+                cluster_name=self.cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                tags=self._tags(f"admin-{index}"),
+                opts=self._child(),
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{self._name}-admin-{index}",
+                cluster_name=self.cluster.name,
+                principal_arn=principal,
+                policy_arn=admin_policy,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=self._child(depends_on=[entry]),
+            )
+
+    def _system_node_group(self, node_attachments: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+        spec = self._args.system_node_group
+        template = self._launch_template("system", spec.disk_size_gib)
+        return aws.eks.NodeGroup(
+            f"{self._name}-system",
+            cluster_name=self.cluster.name,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=list(self._args.subnet_ids),
+            ami_type=SYSTEM_AMI_TYPE,
+            instance_types=list(spec.instance_types),
+            capacity_type="ON_DEMAND",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=spec.min_size, desired_size=spec.desired_size, max_size=spec.max_size
+            ),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels={"hybrid-llm-infra/node-pool": "system"},
+            tags=self._tags("system"),
+            opts=self._child(depends_on=node_attachments),
+        )
+
+    def _gpu_node_group(
+        self, group: GpuNodeGroupArgs, node_attachments: list[pulumi.Resource]
+    ) -> tuple[aws.ec2.LaunchTemplate, aws.eks.NodeGroup]:
+        template = self._launch_template(f"gpu-{group.name}", group.disk_size_gib)
+        key, value, effect = GPU_TAINT
+        node_group = aws.eks.NodeGroup(
+            f"{self._name}-gpu-{group.name}",
+            cluster_name=self.cluster.name,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=list(group.subnet_ids),
+            ami_type=GPU_AMI_TYPE,
+            instance_types=[group.instance_type],
+            capacity_type=group.capacity_type,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size
+            ),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            taints=[aws.eks.NodeGroupTaintArgs(key=key, value=value, effect=effect)],
+            labels={
+                GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1],
+                "hybrid-llm-infra/node-pool": f"gpu-{group.name}",
+                "hybrid-llm-infra/accelerator": "nvidia",
+                "hybrid-llm-infra/gpu-count": str(group.gpus_per_node),
+            },
+            tags=self._tags(f"gpu-{group.name}"),
+            opts=self._child(depends_on=node_attachments),
+        )
+        return template, node_group
+
+    def _launch_template(self, suffix: str, disk_size_gib: int) -> aws.ec2.LaunchTemplate:
+        """IMDSv2 only with hop limit 1 (pods cannot reach node credentials), encrypted gp3 root volume."""
+        instance_tags = self._tags(suffix)
+        return aws.ec2.LaunchTemplate(
+            f"{self._name}-{suffix}-lt",
+            description=f"{self._name} {suffix} nodes: IMDSv2, encrypted gp3 root",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled",
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        kms_key_id=self._args.kms_key_arn,
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            # Instances and volumes launched by the node group get no provider default tags: tag them here.
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=instance_tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            tags=instance_tags,
+            opts=self._child(),
+        )
+
+    def _model_reader(self, pod_identity_agent: pulumi.Resource) -> aws.iam.Role:
+        trust = pulumi.Output.from_input(self.cluster.arn).apply(
+            lambda arn: json.dumps(pod_identity_trust(self._account, arn))
+        )
+        role = aws.iam.Role(
+            f"{self._name}-model-reader",
+            assume_role_policy=trust,
+            tags=self._tags("model-reader"),
+            opts=self._child(),
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-model-reader",
+            role=role.id,
+            policy=pulumi.Output.all(self._args.model_bucket_arn, self._args.kms_key_arn).apply(
+                lambda arns: json.dumps(model_read_policy(arns[0], arns[1], self._args.region))
+            ),
+            opts=self._child(),
+        )
+        for reader in self._args.model_readers:
+            aws.eks.PodIdentityAssociation(
+                f"{self._name}-model-reader-{reader.namespace}-{reader.service_account}",
+                cluster_name=self.cluster.name,
+                namespace=reader.namespace,
+                service_account=reader.service_account,
+                role_arn=role.arn,
+                tags=self._tags(f"model-reader-{reader.service_account}"),
+                opts=self._child(depends_on=[pod_identity_agent]),
+            )
+        return role
+
+    def _namespace(self, namespace: str, level: str, depends_on: list[pulumi.Resource]) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{self._name}-ns-{namespace}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=namespace,
+                labels={
+                    **self._args.labels,
+                    "pod-security.kubernetes.io/enforce": level,
+                    "pod-security.kubernetes.io/audit": level,
+                    "pod-security.kubernetes.io/warn": level,
+                },
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=depends_on),
+        )
+
+    def _device_plugin(self) -> k8s.helm.v3.Release:
+        # The plugin mounts the kubelet's device-plugin socket directory: privileged, in its own namespace.
+        namespace = self._namespace("nvidia-device-plugin", "privileged", [self.system_node_group])
+        key, value, _ = GPU_TAINT
+        return k8s.helm.v3.Release(
+            f"{self._name}-nvidia-device-plugin",
+            name="nvidia-device-plugin",
+            chart=DEVICE_PLUGIN_CHART,
+            version=self._args.device_plugin_chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPO),
+            namespace=namespace.metadata.name,
+            values={
+                "nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]},
+                "tolerations": [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
+                "podLabels": dict(self._args.labels),
+            },
+            atomic=True,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self.kubernetes_provider,
+                depends_on=[*self.gpu_node_groups.values(), self.system_node_group],
+            ),
+        )
+
+
+def service_trust(service: str, *, tag_session: bool = False) -> dict[str, object]:
+    actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else "sts:AssumeRole"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}],
+    }
+
+
+def pod_identity_trust(account: str, cluster_arn: str) -> dict[str, object]:
+    """EKS Pod Identity may assume the role, only for this account's cluster."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnEquals": {"aws:SourceArn": cluster_arn},
+                },
+            }
+        ],
+    }
+
+
+def model_read_policy(bucket_arn: str, key_arn: str, region: str) -> dict[str, object]:
+    """Read the model bucket and nothing else: list it, get objects, decrypt through S3 in this region."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ListModels", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+            {
+                "Sid": "ReadModels",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": f"{bucket_arn}/*",
+            },
+            {
+                "Sid": "DecryptModelsThroughS3",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            },
+        ],
+    }
+
+
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """A kubeconfig that authenticates with ``aws eks get-token`` (no static credentials in it)."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+            ],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+            "current-context": cluster_name,
+            "users": [
+                {
+                    "name": cluster_name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": [
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                cluster_name,
+                                "--region",
+                                region,
+                                "--output",
+                                "json",
+                            ],
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+        }
+    )

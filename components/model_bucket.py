@@ -1,0 +1,127 @@
+"""The model artifact bucket of a region: private, KMS-encrypted, versioned, TLS only, never replicated."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+TYPE_TOKEN = "hybrid-llm-infra:storage:ModelBucket"
+
+
+@dataclass(frozen=True)
+class ModelBucketArgs:
+    """Inputs of ModelBucket."""
+
+    bucket_name: str
+    """Globally unique name, known at program time (model URIs are built from it)."""
+    kms_key_arn: pulumi.Input[str]
+    """The stack's customer-managed key (SSE-KMS with an S3 bucket key)."""
+    noncurrent_version_expiration_days: int = 30
+    """Old versions of a model object are deleted this many days after they are replaced."""
+    abort_incomplete_upload_days: int = 7
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class ModelBucket(pulumi.ComponentResource):
+    """S3 bucket for model weights. There is deliberately no replication configuration: weights stay in-region."""
+
+    bucket: aws.s3.Bucket
+    bucket_name: pulumi.Output[str]
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket=args.bucket_name,
+            force_destroy=False,
+            tags={**args.tags, "Name": args.bucket_name},
+            opts=child,
+        )
+        blocks = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=self.bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-sse",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=self.bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-noncurrent-versions",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=args.noncurrent_version_expiration_days
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=args.abort_incomplete_upload_days
+                    ),
+                )
+            ],
+            # Lifecycle rules on a versioned bucket act on versions: enable versioning first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=self.bucket.id,
+            policy=self.bucket.arn.apply(tls_only_policy),
+            # S3 rejects a policy while the public access block is being written; order them.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[blocks]),
+        )
+        self.bucket_name = self.bucket.bucket
+        self.arn = self.bucket.arn
+        self.register_outputs({"bucketName": self.bucket_name, "arn": self.arn})
+
+
+def tls_only_policy(bucket_arn: str) -> str:
+    """Deny every request that does not use TLS (aws:SecureTransport false), for the bucket and its objects."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": {"AWS": "*"},
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )

@@ -1,0 +1,255 @@
+"""Config of an AWS stack's GPU inference cluster: EKS, node groups, GPU placement, model bucket.
+
+Instance types are checked against a table kept here (NVIDIA GPU instance types the
+``AL2023_x86_64_NVIDIA`` AMI runs on, with their GPU count), not against the tool's moto
+data: config is imported by the real program under the Pulumi CLI, so it stays pydantic +
+stdlib, and "is an x86 NVIDIA GPU type with N GPUs" is what the node group needs to know —
+a bare list of every instance type would accept ``m5.large``. A test keeps the table honest
+against moto's recorded DescribeInstanceTypes data (manufacturer, architecture, GPU count).
+Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.alias_generators import to_camel
+
+from stackconfig.inference import InferenceServiceConfig
+
+# EKS Kubernetes versions this project is tested against (standard support).
+SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33")
+DEFAULT_KUBERNETES_VERSION = "1.33"
+
+
+def _sizes(family: str, counts: dict[str, int]) -> dict[str, int]:
+    return {f"{family}.{size}": gpus for size, gpus in counts.items()}
+
+
+_G_SIZES = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1, "12xlarge": 4, "24xlarge": 4}
+
+# NVIDIA GPU instance types (x86_64) and GPUs per instance.
+NVIDIA_GPU_INSTANCE_TYPES: dict[str, int] = {
+    **_sizes("g4dn", {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1, "12xlarge": 4}),
+    **_sizes("g5", {**_G_SIZES, "48xlarge": 8}),
+    **_sizes("g6", {**_G_SIZES, "48xlarge": 8}),
+    **_sizes("g6e", {**_G_SIZES, "48xlarge": 8}),
+    **_sizes("gr6", {"4xlarge": 1, "8xlarge": 1}),
+    "p4d.24xlarge": 8,
+    "p4de.24xlarge": 8,
+    "p5.4xlarge": 1,
+    "p5.48xlarge": 8,
+    "p5e.48xlarge": 8,
+    "p5en.48xlarge": 8,
+}
+
+
+def _k8s_version(value: str) -> str:
+    if value not in SUPPORTED_KUBERNETES_VERSIONS:
+        raise ValueError(f"unsupported Kubernetes version; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
+    return value
+
+
+def _gpu_instance_type(value: str) -> str:
+    if value not in NVIDIA_GPU_INSTANCE_TYPES:
+        families = sorted({t.split(".")[0] for t in NVIDIA_GPU_INSTANCE_TYPES})
+        raise ValueError(
+            f"unknown GPU instance type; allowed: NVIDIA x86_64 types of the families {', '.join(families)} "
+            f"(e.g. g6e.2xlarge)"
+        )
+    return value
+
+
+def _instance_type(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9-]+", value):
+        raise ValueError("not an EC2 instance type (e.g. m6i.large)")
+    return value
+
+
+def _public_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 CIDR block with host bits zero: {exc}") from None
+    if network.prefixlen == 0:
+        raise ValueError("0.0.0.0/0 opens the API endpoint to the internet; list the admin networks instead")
+    return str(network)
+
+
+def _az_id(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2,5}[0-9]-az[0-9]+", value):
+        raise ValueError("not an availability-zone id (e.g. mec1-az3)")
+    return value
+
+
+def _iam_principal(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+", value):
+        raise ValueError("not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
+
+
+def _dns_label(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", value):
+        raise ValueError("must be lowercase letters, digits and '-', at most 32 characters")
+    return value
+
+
+KubernetesVersion = Annotated[str, AfterValidator(_k8s_version)]
+GpuInstanceType = Annotated[str, AfterValidator(_gpu_instance_type)]
+InstanceType = Annotated[str, AfterValidator(_instance_type)]
+PublicCidr = Annotated[str, AfterValidator(_public_cidr)]
+AzId = Annotated[str, AfterValidator(_az_id)]
+IamPrincipalArn = Annotated[str, AfterValidator(_iam_principal)]
+GroupName = Annotated[str, AfterValidator(_dns_label)]
+
+# CloudWatch Logs retention periods this module allows for control-plane logs (bounded: no "never expire").
+CONTROL_PLANE_LOG_RETENTION_DAYS = (7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+
+
+def _log_retention(value: int) -> int:
+    if value not in CONTROL_PLANE_LOG_RETENTION_DAYS:
+        raise ValueError(f"allowed: {', '.join(map(str, CONTROL_PLANE_LOG_RETENTION_DAYS))}")
+    return value
+
+
+LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class _Scaling(_Model):
+    min_size: int = Field(default=1, ge=0, le=100, description="Fewest nodes.")
+    desired_size: int = Field(default=1, ge=0, le=100, description="Nodes at creation (the autoscaler moves it).")
+    max_size: int = Field(default=2, ge=0, le=100, description="Most nodes.")
+    disk_size_gib: int = Field(default=100, ge=20, le=16384, description="Encrypted gp3 root volume, GiB.")
+
+    @field_validator("max_size")
+    @classmethod
+    def _ordered(cls, max_size: int, info: ValidationInfo) -> int:
+        low, desired = info.data.get("min_size"), info.data.get("desired_size")
+        if low is not None and desired is not None and not low <= desired <= max_size:
+            raise ValueError(f"need minSize <= desiredSize <= maxSize (got {low} <= {desired} <= {max_size})")
+        return max_size
+
+
+class SystemNodeGroupConfig(_Scaling):
+    """The CPU node group for system add-ons (CoreDNS, device plugin, pod identity agent)."""
+
+    instance_types: list[InstanceType] = Field(default_factory=lambda: ["m6i.large"], min_length=1)
+    min_size: int = Field(default=2, ge=1, le=20)
+    desired_size: int = Field(default=2, ge=1, le=20)
+    max_size: int = Field(default=4, ge=1, le=20)
+    disk_size_gib: int = Field(default=50, ge=20, le=1024)
+
+
+class GpuNodeGroupConfig(_Scaling):
+    """One GPU managed node group; it spans every private subnet whose AZ offers its instance type."""
+
+    name: GroupName = Field(description="Short name of the group (part of resource names).")
+    instance_type: GpuInstanceType = Field(description="NVIDIA GPU instance type, e.g. g6e.2xlarge.")
+    gpu_count: int | None = Field(
+        default=None, ge=0, le=8, description="GPUs per node (default: all the instance type has)."
+    )
+    min_size: int = Field(default=0, ge=0, le=100)
+    desired_size: int = Field(default=1, ge=0, le=100)
+    max_size: int = Field(default=2, ge=0, le=100)
+    disk_size_gib: int = Field(default=200, ge=50, le=16384)
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(default="ON_DEMAND")
+
+    @field_validator("gpu_count")
+    @classmethod
+    def _gpus(cls, gpu_count: int | None, info: ValidationInfo) -> int | None:
+        instance_type, max_size = info.data.get("instance_type"), info.data.get("max_size")
+        if gpu_count == 0 and max_size:
+            raise ValueError("0 GPUs per node with maxSize > 0: a GPU node group needs GPUs (or set maxSize 0)")
+        has = NVIDIA_GPU_INSTANCE_TYPES.get(instance_type or "")
+        if gpu_count is not None and has is not None and gpu_count > has:
+            raise ValueError(f"{gpu_count} exceeds the {has} GPU(s) of {instance_type}")
+        return gpu_count
+
+    @property
+    def gpus_per_node(self) -> int:
+        return NVIDIA_GPU_INSTANCE_TYPES[self.instance_type] if self.gpu_count is None else self.gpu_count
+
+
+class EksConfig(_Model):
+    """The EKS control plane."""
+
+    kubernetes_version: KubernetesVersion = Field(default=DEFAULT_KUBERNETES_VERSION)
+    endpoint_public_access: bool = Field(default=False, description="Public API endpoint (private one is always on).")
+    public_access_cidrs: list[PublicCidr] = Field(
+        default_factory=list,
+        validate_default=True,
+        description="With endpointPublicAccess: the only networks that may reach it.",
+    )
+    log_retention_days: LogRetentionDays = Field(default=90, description="Control-plane log retention, days.")
+    admin_principal_arns: list[IamPrincipalArn] = Field(
+        default_factory=list, description="IAM roles/users given cluster-admin through access entries."
+    )
+    system_node_group: SystemNodeGroupConfig = Field(default_factory=SystemNodeGroupConfig)
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _allowlist(cls, cidrs: list[str], info: ValidationInfo) -> list[str]:
+        public = info.data.get("endpoint_public_access")
+        if public and not cidrs:
+            raise ValueError("endpointPublicAccess is true: list the networks allowed to reach it (explicit allowlist)")
+        if cidrs and public is False:
+            raise ValueError("set, but endpointPublicAccess is false (the endpoint is private)")
+        return cidrs
+
+
+class GpuPlacementConfig(_Model):
+    """Where GPU nodes may run: zones that offer the instance type, minus excluded ones."""
+
+    excluded_az_ids: list[AzId] = Field(default_factory=list, description="AZ ids to keep GPU nodes out of.")
+    min_azs: int = Field(default=2, ge=1, le=6, description="Fewest AZs each GPU node group must span.")
+
+
+class ModelBucketConfig(_Model):
+    """The model artifact bucket."""
+
+    noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
+    abort_incomplete_upload_days: int = Field(default=7, ge=1, le=365)
+
+
+def default_gpu_node_groups() -> list[GpuNodeGroupConfig]:
+    return [GpuNodeGroupConfig(name="gpu", instance_type="g6e.2xlarge")]
+
+
+def _unique_names(groups: list[GpuNodeGroupConfig]) -> list[GpuNodeGroupConfig]:
+    names = [g.name for g in groups]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"GPU node group names must be unique (repeated: {', '.join(duplicates)})")
+    return groups
+
+
+GpuNodeGroups = Annotated[list[GpuNodeGroupConfig], AfterValidator(_unique_names)]
+
+
+class ModelBucketSource(_Model):
+    """Weights under a prefix of the stack's model bucket, streamed by vLLM with the pod's identity."""
+
+    kind: Literal["modelBucket"]
+    prefix: str = Field(
+        pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", description="Key prefix of the model directory."
+    )
+
+
+class AwsInferenceServiceConfig(InferenceServiceConfig):
+    """A model served on the AWS GPU nodes; its weights come only from the stack's model bucket."""
+
+    model_source: ModelBucketSource  # type: ignore[assignment]
+
+    @field_validator("data_classification")
+    @classmethod
+    def _not_restricted(cls, value: str | None) -> str | None:
+        if value == "restricted":
+            raise ValueError("restricted data stays on-prem; allowed on AWS: public, internal, confidential")
+        return value

@@ -1,0 +1,92 @@
+"""Which availability zones each GPU node group may use: those that really offer its instance type.
+
+Decided at program time from AWS's own answer (``ec2.getInstanceTypeOfferings`` by availability zone),
+before any resource of the stack is registered, so that a type the region cannot run stops the run
+with a config error instead of a node group that never gets capacity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import pulumi_aws as aws
+
+from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
+
+
+@dataclass(frozen=True)
+class RegionZone:
+    name: str
+    zone_id: str
+
+
+def region_zones(region: str) -> list[RegionZone]:
+    """The region's available zones, sorted by name (the same zones the regional network uses)."""
+    result = aws.get_availability_zones(state="available", region=region)
+    return sorted((RegionZone(n, i) for n, i in zip(result.names, result.zone_ids, strict=True)), key=lambda z: z.name)
+
+
+def offered_zones(region: str, instance_type: str) -> set[str]:
+    """Names of the zones of ``region`` that offer ``instance_type``."""
+    result = aws.ec2.get_instance_type_offerings(
+        location_type="availability-zone",
+        filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[instance_type])],
+        region=region,
+    )
+    return {loc for loc, t in zip(result.locations, result.instance_types, strict=True) if t == instance_type}
+
+
+def choose_zones(
+    *,
+    instance_type: str,
+    region: str,
+    network_zones: Sequence[RegionZone],
+    offered: Collection[str],
+    excluded_az_ids: Collection[str],
+    min_azs: int,
+    key_path: str,
+) -> tuple[list[str], list[Problem]]:
+    """Network zones that offer the type and are not excluded; a problem if fewer than ``min_azs`` remain."""
+    offering = [z for z in network_zones if z.name in offered]
+    chosen = [z.name for z in offering if z.zone_id not in excluded_az_ids]
+    if len(chosen) >= min_azs:
+        return chosen, []
+    where = ", ".join(f"{z.name} ({z.zone_id})" for z in offering) or "none of the stack's zones"
+    if len(offering) >= min_azs:
+        path = f"{PROJECT}:gpuPlacement.excludedAzIds"
+        detail = (
+            f"excluding {', '.join(sorted(excluded_az_ids))} leaves {len(chosen)} zone(s) for {instance_type} "
+            f"in {region}; gpuPlacement.minAzs is {min_azs}; zones that offer it: {where}"
+        )
+    else:
+        path = key_path
+        detail = (
+            f"{instance_type} is offered in {region} only in {where}; gpuPlacement.minAzs is {min_azs} "
+            f"(choose a type offered in more zones, or lower minAzs)"
+        )
+    return chosen, [Problem(path, detail)]
+
+
+def place_gpu_node_groups(config: AwsStackConfig, network_zones: Sequence[RegionZone]) -> dict[str, list[str]]:
+    """Zones per GPU node group name, or ConfigError naming every group that cannot be placed."""
+    placement: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    offered_by_type: dict[str, set[str]] = {}
+    for index, group in enumerate(config.gpu_node_groups):
+        if group.instance_type not in offered_by_type:
+            offered_by_type[group.instance_type] = offered_zones(config.aws_region, group.instance_type)
+        zones, found = choose_zones(
+            instance_type=group.instance_type,
+            region=config.aws_region,
+            network_zones=network_zones,
+            offered=offered_by_type[group.instance_type],
+            excluded_az_ids=set(config.gpu_placement.excluded_az_ids),
+            min_azs=config.gpu_placement.min_azs,
+            key_path=f"{PROJECT}:gpuNodeGroups[{index}].instanceType",
+        )
+        placement[group.name] = zones
+        problems += found
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    return placement
