@@ -247,6 +247,8 @@ def diff_stack(name: str, old: dict[str, Any] | None, new: dict[str, Any] | None
         "outputs": [],
         "violations": {"appeared": [], "disappeared": [], "changed": [], "newMandatory": []},
         "problems": {"base": list((old or {}).get("problems") or []), "head": list((new or {}).get("problems") or [])},
+        # Whether that revision's inventory carried policy results at all (no pack yet: no "violations" key).
+        "policiesChecked": {"base": "violations" in (old or {}), "head": "violations" in (new or {})},
     }
     if result["problems"]["head"]:
         result["status"] = "fails-at-head"

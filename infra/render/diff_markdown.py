@@ -42,6 +42,11 @@ def render_diff_markdown(doc: dict[str, Any]) -> str:
         out.append("✅ No infrastructure changes.")
     else:
         out.append("🔶 Infrastructure changes; no new mandatory policy violations.")
+    unchecked = [st["stack"] for st in doc["stacks"] if not st.get("policiesChecked", {}).get("head", True)]
+    if unchecked:
+        out.append(
+            f"\n_Note:_ no policy results at head for {', '.join(unchecked)}: the policy pack did not run there."
+        )
     out += [
         "",
         "| stack | status | add | change | remove | new violations | resolved |",

@@ -27,6 +27,8 @@ def render_diff_terminal(doc: dict[str, Any]) -> str:
         if stack["outputs"]:
             lines.append("  Exports:")
             lines.extend(f"      {c['path']}: {change_text(c)}" for c in stack["outputs"])
+        if not stack.get("policiesChecked", {}).get("head", True):
+            lines.append("  (no policy results at head: the policy pack did not run)")
         v = stack["violations"]
         if v["appeared"] or v["disappeared"] or v["changed"]:
             lines.append("  Policies:")
