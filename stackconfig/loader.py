@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
 from residency import JURISDICTIONS
 from stackconfig.addressing import check_address_plan
@@ -140,7 +141,7 @@ def _problems_from(exc: ValidationError, model: type[BaseModel]) -> list[Problem
     problems = []
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
-        path = _key_path(error["loc"])
+        path = _key_path(error["loc"], camel=error["type"] != "extra_forbidden")
         if error["type"] == "extra_forbidden":
             message = "unknown key" + _allowed_keys_hint(model, loc[:-1])
         elif error["type"] == "missing":
@@ -153,13 +154,15 @@ def _problems_from(exc: ValidationError, model: type[BaseModel]) -> list[Problem
     return problems
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
+def _key_path(loc: tuple[int | str, ...], camel: bool = False) -> str:
     if not loc:
         return PROJECT
     head, *rest = loc
     path = head if isinstance(head, str) and ":" in head else f"{PROJECT}:{head}"
     for part in rest:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        # pydantic names a field validated from its default by its Python name: show the config key
+        # (but never rename a key the user wrote, such as an unknown ``az_count``).
+        path += f"[{part}]" if isinstance(part, int) else f".{to_camel(part) if camel and '_' in part else part}"
     return path
 
 
