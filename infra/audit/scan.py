@@ -153,15 +153,14 @@ def run_audit(
     _scan_buckets(api, global_scope, results, set(all_regions) - set(to_scan), set(wanted))
 
     scopes = []
-    for name, resources, scope in [
-        (GLOBAL, global_resources, global_scope),
-        *((r, results[r].resources, results[r].scope) for r in sorted(results)),
+    for resources, scope in [
+        (global_resources, global_scope),
+        *((results[r].resources, results[r].scope) for r in sorted(results)),
     ]:
         for arn in sorted(resources):
             scope.checked.append(arn)
             scope.findings[:0] = rules.tag_findings(resources[arn])
-        if scope.checked or scope.not_scanned or scope.findings or name != GLOBAL:
-            scopes.append(scope)
+        scopes.append(scope)
     return Report(tool=TOOL, scopes=scopes)
 
 
