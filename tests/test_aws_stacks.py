@@ -257,3 +257,17 @@ def test_cli_exits_2_with_one_clean_line_for_a_placement_error(tmp_path: Any) ->
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("dubai: hybrid-llm-infra:gpuNodeGroups[0].instanceType: g6e.2xlarge is offered in")
     assert "me-central-1a (mec1-az1), me-central-1b (mec1-az2)" in lines[0]
+
+
+@pytest.mark.parametrize("stack", ["frankfurt", "dubai"])
+def test_every_kubernetes_object_on_the_eks_cluster_carries_the_residency_labels(stack: str) -> None:
+    run = shipped_runs()[stack]
+    objects = [r for r in run.resources if r.type.startswith("kubernetes:") and "metadata" in r.inputs]
+    assert len(objects) >= 5
+    expected = {"frankfurt": "eu", "dubai": "uae"}[stack]
+    for obj in objects:
+        labels = obj.inputs["metadata"].get("labels") or {}
+        assert labels.get("data-residency") == expected, obj.urn
+        assert labels.get("data-classification") == "confidential", obj.urn
+    (release,) = [r for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"]
+    assert release.inputs["values"]["podLabels"]["data-residency"] == expected
