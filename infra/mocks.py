@@ -124,6 +124,15 @@ class ResourceContext:
     id: str
     region: str
     account: str = ACCOUNT_ID
+    registered: Mapping[str, CapturedResource] = field(default_factory=dict)
+    """Resources registered so far (by URN), for outputs that AWS derives from another resource."""
+
+    def inputs_of(self, resource_id: str) -> Mapping[str, Any]:
+        """Inputs of an already registered resource, by the id the mocks gave it ({} if unknown)."""
+        for resource in self.registered.values():
+            if resource.id == resource_id:
+                return resource.inputs
+        return {}
 
     def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if regional else ''}:{self.account}:{resource}"
@@ -263,6 +272,75 @@ def _vpc_endpoint(c: ResourceContext) -> dict[str, Any]:
     }
 
 
+def _unsecret(value: Any) -> Any:
+    """The plain value of a wire-form input (secret markers removed); only for deriving mock outputs."""
+    if isinstance(value, dict) and value.get(_SECRET_SIG_KEY) == _SECRET_SIG:
+        return value.get("value")
+    return value
+
+
+_SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _secret(value: Any) -> dict[str, Any]:
+    """A mock output the engine will hand the program as a secret."""
+    return {_SECRET_SIG_KEY: _SECRET_SIG, "value": value}
+
+
+_PSK_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@computes("random:index/randomPassword:RandomPassword", "pw")
+def _random_password(c: ResourceContext) -> dict[str, Any]:
+    """Deterministic, and within what the inputs allow (length; letters and digits only unless
+    ``special``). The SDK marks ``result`` and ``bcryptHash`` secret (additional_secret_outputs)."""
+    length = int(_unsecret(c.inputs.get("length")) or 16)
+    alphabet = _PSK_ALPHABET
+    if c.inputs.get("special"):
+        alphabet += str(c.inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?")
+    digest = hashlib.shake_256(f"{c.type}\x00{c.name}".encode()).digest(length)
+    result = "".join(alphabet[b % len(alphabet)] for b in digest)
+    # The mock monitor ignores additional_secret_outputs, so mark them here as the engine would.
+    return {"result": _secret(result), "bcryptHash": _secret(f"$2a$10${stable_hex(result, length=53)}")}
+
+
+@computes("aws:ec2/customerGateway:CustomerGateway", "cgw")
+def _customer_gateway(c: ResourceContext) -> dict[str, Any]:
+    return {"arn": c.arn("ec2", f"customer-gateway/{c.id}")}
+
+
+@computes("aws:ec2/vpnGateway:VpnGateway", "vgw")
+def _vpn_gateway(c: ResourceContext) -> dict[str, Any]:
+    return {"arn": c.arn("ec2", f"vpn-gateway/{c.id}"), "amazonSideAsn": str(c.inputs.get("amazonSideAsn") or 64512)}
+
+
+@computes("aws:ec2/vpnConnection:VpnConnection", "vpn")
+def _vpn_connection(c: ResourceContext) -> dict[str, Any]:
+    """Tunnel outside addresses from documentation ranges (TEST-NET-3 for tunnel 1, TEST-NET-1 for
+    tunnel 2), each the first host of a /30 so a test lab can give every endpoint its own link; the
+    inside addresses from the inside CIDRs (AWS takes the first host, the customer gateway the
+    second); the BGP ASN of the AWS side from the virtual private gateway; PSKs as configured."""
+    import ipaddress
+
+    quad = int(stable_hex(c.id, "outside", length=4), 16) % 62
+    asn = c.inputs_of(str(c.inputs.get("vpnGatewayId", ""))).get("amazonSideAsn") or 64512
+    computed: dict[str, Any] = {"arn": c.arn("ec2", f"vpn-connection/{c.id}")}
+    for tunnel, net in ((1, "203.0.113"), (2, "192.0.2")):
+        computed[f"tunnel{tunnel}Address"] = f"{net}.{4 * quad + 1}"
+        computed[f"tunnel{tunnel}BgpAsn"] = str(int(float(asn)))
+        computed[f"tunnel{tunnel}BgpHoldtime"] = 30
+        inside = c.inputs.get(f"tunnel{tunnel}InsideCidr")
+        if inside:
+            hosts = list(ipaddress.IPv4Network(str(inside)).hosts())
+            computed[f"tunnel{tunnel}VgwInsideAddress"] = str(hosts[0])
+            computed[f"tunnel{tunnel}CgwInsideAddress"] = str(hosts[1])
+        if f"tunnel{tunnel}PresharedKey" in c.inputs:
+            computed[f"tunnel{tunnel}PresharedKey"] = _secret(_unsecret(c.inputs[f"tunnel{tunnel}PresharedKey"]))
+    computed["customerGatewayConfiguration"] = _secret("<vpn_connection/>")
+    return computed
+
+
 for _token, _prefix in (
     ("aws:ec2/internetGateway:InternetGateway", "igw"),
     ("aws:ec2/natGateway:NatGateway", "nat"),
@@ -271,6 +349,8 @@ for _token, _prefix in (
     ("aws:ec2/flowLog:FlowLog", "fl"),
     ("aws:ec2/launchTemplate:LaunchTemplate", "lt"),
     ("aws:ec2/vpcEndpoint:VpcEndpoint", "vpce"),
+    ("aws:ec2/vpnGatewayAttachment:VpnGatewayAttachment", "vpn-attach"),
+    ("aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation", "rtbprop"),
 ):
     COMPUTED.setdefault(_token, (_prefix, lambda c: {}))
 
@@ -292,12 +372,20 @@ class OfflineMocks(Mocks):
             return f"{args.name}-{stable_hex(args.typ, args.name, length=8)}", inputs
         if args.typ.startswith("kubernetes:"):
             return self._kubernetes(args, inputs)
+        if args.typ.startswith("random:") and args.typ in COMPUTED:
+            # Provider-less values (pulumi-random): no region, no ARN, no tags.
+            prefix, compute = COMPUTED[args.typ]
+            id_ = args.resource_id or f"{prefix}-{stable_hex(args.typ, args.name)}"
+            context = ResourceContext(type=args.typ, name=args.name, inputs=inputs, id=id_, region="")
+            return id_, {**inputs, **compute(context)}
         if not args.typ.startswith("aws:"):
             raise OfflineError(f"{args.typ} ({args.name}): no offline model for this provider's resources")
         region = self._region(args.provider)
         prefix, compute = COMPUTED.get(args.typ, (args.typ.split(":")[-1].lower(), None))
         id_ = args.resource_id or f"{prefix}-{stable_hex(args.typ, args.name)}"
-        context = ResourceContext(type=args.typ, name=args.name, inputs=inputs, id=id_, region=region)
+        context = ResourceContext(
+            type=args.typ, name=args.name, inputs=inputs, id=id_, region=region, registered=self.capture.resources
+        )
         computed = compute(context) if compute else {}
         computed.setdefault("arn", context.arn(_service(args.typ), f"{_resource_kind(args.typ)}/{id_}"))
         computed.setdefault("id", id_)

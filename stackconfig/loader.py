@@ -19,6 +19,7 @@ from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.models import PROJECT, AwsStackConfig, OnPremStackConfig, StackConfig
 from stackconfig.onprem_cluster import cluster_problems
+from stackconfig.vpn import vpn_problems
 
 # Keys read from other namespaces; everything else outside ours belongs to providers.
 _FOREIGN_KEYS = {"aws:region": "aws:region"}
@@ -92,6 +93,7 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
             )
         else:
             problems += _subnet_fit_problems(config)
+            problems += vpn_problems(config.vpn, config.address_plan, config.deployment.site)
         if config.classification == "restricted":
             problems.append(
                 Problem(

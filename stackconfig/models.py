@@ -24,6 +24,7 @@ from stackconfig.aws_cluster import (
 )
 from stackconfig.inference import InferenceServiceConfig
 from stackconfig.onprem_cluster import ContainerDefaults, GpuOperatorConfig, NamespaceQuota, PriorityClassesConfig
+from stackconfig.vpn import OnPremVpnGatewayConfig, VpnConfig
 
 PROJECT = "hybrid-llm-infra"
 
@@ -205,6 +206,7 @@ class AwsStackConfig(_StackBase):
     inference: list[AwsInferenceServiceConfig] = Field(
         default_factory=list, description="Models served on the GPU nodes, from the model bucket."
     )
+    vpn: VpnConfig = Field(default_factory=VpnConfig, description="Site-to-site VPN to the on-prem gateway.")
 
     @property
     def site_plan(self) -> AwsSitePlan:
@@ -221,6 +223,9 @@ class OnPremStackConfig(_StackBase):
     kubernetes: KubernetesConfig
     peer_stacks: list[str] = Field(
         default_factory=list, description="AWS stacks whose outputs this stack reads (stack names, e.g. frankfurt)."
+    )
+    vpn_gateway: OnPremVpnGatewayConfig = Field(
+        default_factory=OnPremVpnGatewayConfig, description="The strongSwan gateway to the AWS stacks' VPNs."
     )
 
     @property

@@ -22,6 +22,7 @@ from components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
 from residency import residency_labels
 from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
 from stackconfig.aws_cluster import AwsInferenceServiceConfig
+from stacks.aws_vpn import build_aws_vpn
 from stacks.gpu_placement import place_gpu_node_groups, region_zones
 from stacks.tags import stack_tags
 
@@ -136,6 +137,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         opts=with_provider,
     )
     services = {model.name: _inference_service(model, config, bucket_name, cluster) for model in config.inference}
+    vpn_outputs = build_aws_vpn(config, network, key.arn, with_provider)
     return {
         "region": region,
         "jurisdiction": config.deployment.jurisdiction,
@@ -152,6 +154,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         "gpuNodeGroupZones": gpu_zones,
         "modelBucketName": bucket.bucket_name,
         "inferenceEndpoints": {name: svc.endpoint for name, svc in services.items()},
+        **vpn_outputs,
     }
 
 

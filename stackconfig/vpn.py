@@ -1,0 +1,177 @@
+"""Typed config of the site-to-site VPN: the AWS side's tunnel options and the on-prem gateway.
+
+The AWS stack's ``hybrid-llm-infra:vpn`` holds the tunnel options (both tunnels get the same ones);
+the on-prem stack does not repeat them: it reads what each AWS stack configured from that stack's
+outputs, so both ends are written from one source. The allowed values are the project's crypto
+policy (the same one ``components/vpn/swanctl.py`` enforces): IKEv2 only, AES-256 (GCM-16
+preferred), SHA2-256/384, DH groups 19-21, phase-2 lifetime shorter than phase 1, DPD >= 30 s
+with restart.
+
+Checks that need more than one field (lifetimes, the PSK override, the address plan's inside
+CIDRs for this site) are in :func:`vpn_problems`, which reports config key paths and never echoes
+a pre-shared key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic.alias_generators import to_camel
+
+from stackconfig.errors import Problem
+
+if TYPE_CHECKING:
+    from stackconfig.models import AddressPlan
+
+PROJECT = "hybrid-llm-infra"
+
+Encryption = Literal["AES256-GCM-16", "AES256"]
+Integrity = Literal["SHA2-384", "SHA2-256"]
+DhGroup = Literal[19, 20, 21]
+
+PSK_RULE = "8-64 characters of letters, digits, '.' and '_', not starting with '0'"
+_PSK_RE = re.compile(r"^[A-Za-z1-9._][A-Za-z0-9._]{7,63}$")
+TUNNELS_PER_CONNECTION = 2
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class VpnConfig(_Model):
+    """The AWS side of the site-to-site VPN to the on-prem gateway (both tunnels get these options)."""
+
+    enabled: bool = Field(default=True, description="Build the VPN (customer gateway, VGW, connection).")
+    phase1_encryption_algorithms: list[Encryption] = Field(
+        default_factory=lambda: ["AES256-GCM-16"], min_length=1, description="IKE encryption, preference order."
+    )
+    phase1_integrity_algorithms: list[Integrity] = Field(
+        default_factory=lambda: ["SHA2-384", "SHA2-256"], min_length=1, description="IKE integrity/PRF."
+    )
+    phase1_dh_group_numbers: list[DhGroup] = Field(default_factory=lambda: [20, 19, 21], min_length=1)
+    phase2_encryption_algorithms: list[Encryption] = Field(default_factory=lambda: ["AES256-GCM-16"], min_length=1)
+    phase2_integrity_algorithms: list[Integrity] = Field(default_factory=lambda: ["SHA2-384", "SHA2-256"], min_length=1)
+    phase2_dh_group_numbers: list[DhGroup] = Field(
+        default_factory=lambda: [20, 19, 21], min_length=1, description="PFS groups for CHILD_SA rekeys."
+    )
+    phase1_lifetime_seconds: int = Field(default=28800, ge=900, le=28800, description="IKE_SA lifetime (AWS range).")
+    phase2_lifetime_seconds: int = Field(default=3600, ge=900, le=3600, description="CHILD_SA lifetime (AWS range).")
+    rekey_margin_time_seconds: int = Field(default=540, ge=60, description="Rekey this long before expiry.")
+    rekey_fuzz_percentage: int = Field(default=100, ge=0, le=100)
+    dpd_timeout_seconds: int = Field(default=30, ge=30, description="Dead peer detection timeout (AWS: >= 30).")
+    dpd_timeout_action: Literal["restart"] = Field(default="restart", description="Re-initiate after a DPD timeout.")
+    startup_action: Literal["add", "start"] = Field(
+        default="add", description="add: AWS waits for the on-prem gateway to initiate; start: AWS initiates."
+    )
+    log_retention_days: int = Field(default=365, description="Retention of the tunnel log groups, in days.")
+    inference_ports: list[int] = Field(
+        default_factory=lambda: [8000], min_length=1, description="TCP ports the on-prem CIDRs may reach."
+    )
+    preshared_keys: list[SecretStr] | None = Field(
+        default=None,
+        description="Override the generated PSKs (one per tunnel; set with `pulumi config set --secret --path`).",
+    )
+
+    def duplicates(self) -> list[tuple[str, list[object]]]:
+        lists: list[tuple[str, list[object]]] = [
+            ("phase1EncryptionAlgorithms", list(self.phase1_encryption_algorithms)),
+            ("phase1IntegrityAlgorithms", list(self.phase1_integrity_algorithms)),
+            ("phase1DhGroupNumbers", list(self.phase1_dh_group_numbers)),
+            ("phase2EncryptionAlgorithms", list(self.phase2_encryption_algorithms)),
+            ("phase2IntegrityAlgorithms", list(self.phase2_integrity_algorithms)),
+            ("phase2DhGroupNumbers", list(self.phase2_dh_group_numbers)),
+            ("inferencePorts", list(self.inference_ports)),
+        ]
+        return [(key, values) for key, values in lists if len(set(values)) != len(values)]
+
+
+class OnPremVpnGatewayConfig(_Model):
+    """The strongSwan gateway the on-prem stack runs on its labelled edge nodes."""
+
+    image: str = Field(
+        default="docker.io/strongx509/strongswan:5.9.14",
+        pattern=r"^[^\s:]+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$",
+        description="strongSwan container image (pinned tag or digest).",
+    )
+    node_selector_label: str = Field(
+        default="node-role.hybrid-llm-infra/vpn-gateway",
+        min_length=1,
+        description="Nodes with this label set to 'true' run the gateway (the edge nodes with the public IP).",
+    )
+    deploy: bool = Field(
+        default=True, description="Run the gateway on the cluster (false: render the config only, for an appliance)."
+    )
+
+
+def vpn_problems(vpn: VpnConfig, plan: AddressPlan, site: str) -> list[Problem]:
+    """Problems of an AWS stack's VPN config that single fields cannot express."""
+    if not vpn.enabled:
+        return []
+    base = f"{PROJECT}:vpn"
+    problems = [
+        Problem(f"{base}.{key}", f"duplicate entries in {values}; each value may appear once")
+        for key, values in vpn.duplicates()
+    ]
+    if vpn.phase2_lifetime_seconds >= vpn.phase1_lifetime_seconds:
+        problems.append(
+            Problem(
+                f"{base}.phase2LifetimeSeconds",
+                f"{vpn.phase2_lifetime_seconds} must be shorter than phase1LifetimeSeconds "
+                f"({vpn.phase1_lifetime_seconds})",
+            )
+        )
+    if vpn.rekey_margin_time_seconds > vpn.phase2_lifetime_seconds // 2:
+        problems.append(
+            Problem(
+                f"{base}.rekeyMarginTimeSeconds",
+                f"{vpn.rekey_margin_time_seconds} must be at most half of phase2LifetimeSeconds "
+                f"({vpn.phase2_lifetime_seconds // 2})",
+            )
+        )
+    from stackconfig.models import LOG_RETENTION_DAYS  # models imports this module
+
+    if vpn.log_retention_days not in LOG_RETENTION_DAYS:
+        problems.append(
+            Problem(f"{base}.logRetentionDays", f"{vpn.log_retention_days}: CloudWatch Logs does not allow it")
+        )
+    for index, port in enumerate(vpn.inference_ports):
+        if not 1 <= port <= 65535:
+            problems.append(Problem(f"{base}.inferencePorts[{index}]", f"{port} is not a TCP port (1-65535)"))
+    if vpn.preshared_keys is not None:
+        if len(vpn.preshared_keys) != TUNNELS_PER_CONNECTION:
+            problems.append(
+                Problem(f"{base}.presharedKeys", f"needs exactly {TUNNELS_PER_CONNECTION} keys, one per tunnel")
+            )
+        for index, key in enumerate(vpn.preshared_keys):
+            # The key itself is never part of the message.
+            if not _PSK_RE.match(key.get_secret_value()):
+                problems.append(Problem(f"{base}.presharedKeys[{index}]", f"breaks AWS's rules: {PSK_RULE}"))
+    problems += _plan_problems(plan, site)
+    return problems
+
+
+def _plan_problems(plan: AddressPlan, site: str) -> list[Problem]:
+    site_plan = plan.aws_sites.get(site)
+    if site_plan is None:
+        return []  # reported by the loader (deployment.site)
+    problems = []
+    path = f"{PROJECT}:addressPlan.awsSites.{site}.tunnelInsideCidrs"
+    if len(site_plan.tunnel_inside_cidrs) != TUNNELS_PER_CONNECTION:
+        problems.append(
+            Problem(
+                path,
+                f"the VPN needs exactly {TUNNELS_PER_CONNECTION} /30s, one per tunnel "
+                f"(got {len(site_plan.tunnel_inside_cidrs)})",
+            )
+        )
+    # Traffic selectors: AWS takes one CIDR per side (LocalIpv4NetworkCidr).
+    if len(plan.onprem.cidrs) != 1:
+        problems.append(
+            Problem(
+                f"{PROJECT}:addressPlan.onprem.cidrs",
+                f"the VPN carries exactly one on-prem CIDR (AWS's LocalIpv4NetworkCidr); got {plan.onprem.cidrs}",
+            )
+        )
+    return problems
