@@ -18,6 +18,7 @@ from components.onprem_cluster import (
 from residency import residency_labels
 from stackconfig import OnPremStackConfig
 from stacks.inference import inference_service_args
+from stacks.onprem_vpn import build_onprem_vpn
 from stacks.tags import stack_tags
 
 
@@ -70,6 +71,7 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
         opts=pulumi.ResourceOptions(provider=provider),
     )
     peers = {stack: _peer(stack) for stack in config.peer_stacks}
+    vpn_outputs = build_onprem_vpn(config, peers, labels, cluster.namespaces, pulumi.ResourceOptions(provider=provider))
     operator_release = cluster.gpu_operator
     return {
         "jurisdiction": config.deployment.jurisdiction,
@@ -79,6 +81,7 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
         if operator_release
         else None,
         "inferenceEndpoints": {name: service.endpoint for name, service in cluster.services.items()},
+        **vpn_outputs,
     }
 
 

@@ -1,0 +1,46 @@
+"""The on-prem stack's VPN gateway, from the validated config and the AWS stacks' exports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from components.onprem_vpn_gateway import OnPremVpnGateway, OnPremVpnGatewayArgs, VpnPeerArgs
+from stackconfig import OnPremStackConfig
+
+
+def build_onprem_vpn(
+    config: OnPremStackConfig,
+    peers: Mapping[str, pulumi.StackReference],
+    labels: Mapping[str, str],
+    namespaces: Mapping[str, pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+) -> dict[str, Any]:
+    """Build the gateway for every peer stack's VPN and return the stack exports."""
+    if not peers:
+        return {}
+    gateway_config = config.vpn_gateway
+    namespace = config.kubernetes.vpn_gateway_namespace if gateway_config.deploy else None
+    gateway = OnPremVpnGateway(
+        "onprem-vpn",
+        OnPremVpnGatewayArgs(
+            local_public_ip=config.address_plan.onprem.vpn_gateway_public_ip,
+            peers=[
+                VpnPeerArgs(site=stack, vpn=ref.get_output("vpn"), preshared_keys=ref.get_output("vpnPresharedKeys"))
+                for stack, ref in peers.items()
+            ],
+            namespace=namespace,
+            image=gateway_config.image,
+            node_selector_label=gateway_config.node_selector_label,
+            labels=labels,
+            depends_on=[namespaces[namespace]] if namespace and namespace in namespaces else [],
+        ),
+        opts=opts,
+    )
+    return {
+        "vpnTunnels": gateway.tunnels,
+        "vpnSwanctlConf": gateway.swanctl_conf,
+        "vpnStrongswanConf": gateway.strongswan_conf,
+    }
