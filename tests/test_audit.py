@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -429,3 +430,10 @@ def test_every_renderer_reads_the_audit_report(planted: Planted) -> None:
     if not schema.is_file():
         pytest.skip("../shared/schemas is absent in this clone")
     jsonschema.validate(sarif, json.loads(schema.read_text()))
+
+
+def test_readme_prints_the_policy_the_audit_needs() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The IAM policy", 1)[1]
+    block = section.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == iam_policy()
