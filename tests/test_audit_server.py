@@ -75,7 +75,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.wait()
 
 
-def _client(endpoint: str, service: str, region: str):  # type: ignore[no-untyped-def]
+def _client(endpoint: str, service: str, region: str):
     return boto3.client(
         service, region_name=region, endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing"
     )

@@ -11,11 +11,13 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     EndpointConnectionError,
     NoCredentialsError,
@@ -67,7 +69,7 @@ class Api:
         with self._lock:
             key = (service, region)
             if key not in self._clients:
-                self._clients[key] = self.session.client(service, region_name=region, config=self._config)  # type: ignore[call-overload]
+                self._clients[key] = self.session.client(service, region_name=region, config=self._config)
             return self._clients[key]
 
     def call(self, service: str, region: str, operation: str, **params: Any) -> dict[str, Any]:
@@ -111,6 +113,10 @@ def _guard(scope: Scope, label: str, fn: Callable[[], T]) -> T | None:
         scope.not_scanned.append(f"{label}: {code}" + (f" ({message})" if message else ""))
     except EndpointConnectionError as exc:
         scope.not_scanned.append(f"{label}: service not available here ({exc})")
+    except (NoCredentialsError, PartialCredentialsError):
+        raise
+    except BotoCoreError as exc:  # timeouts, closed connections: after botocore's retries, a stated gap
+        scope.not_scanned.append(f"{label}: {type(exc).__name__} ({exc})")
     return None
 
 
@@ -211,16 +217,18 @@ def _scan_region(api: Api, region: str, account: str, partition: str) -> _Region
 
     _guard(scope, "tag:GetResources", tagged)
 
-    def clusters() -> None:
-        for name in api.items("eks", region, "ListClusters", "clusters"):
-            cluster = api.call("eks", region, "DescribeCluster", name=name)["cluster"]
+    names = _guard(scope, "eks:ListClusters", lambda: list(api.items("eks", region, "ListClusters", "clusters")))
+    for name in names or []:
+        answer = _guard(
+            scope, f"eks:DescribeCluster {name}", partial(api.call, "eks", region, "DescribeCluster", name=name)
+        )
+        if answer is not None:
+            cluster = answer["cluster"]
             arn = cluster["arn"]
             resources[arn] = Resource(arn, region, dict(cluster.get("tags") or {}))
             found = rules.eks_endpoint_finding(arn, region, cluster.get("resourcesVpcConfig") or {})
             if found:
                 scope.findings.append(found)
-
-    _guard(scope, "eks:ListClusters/DescribeCluster", clusters)
 
     def vpns() -> None:
         for vpn in api.items("ec2", region, "DescribeVpnConnections", "VpnConnections"):
@@ -241,8 +249,8 @@ def _scan_region(api: Api, region: str, account: str, partition: str) -> _Region
 
 def _bucket_region(api: Api, name: str) -> str:
     answer = api.call("s3", api.default_region, "GetBucketLocation", Bucket=name)
-    location = answer.get("LocationConstraint")
-    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+    location = answer.get("LocationConstraint") or "us-east-1"  # us-east-1 answers null
+    return "eu-west-1" if location == "EU" else str(location)
 
 
 def _scan_buckets(
@@ -253,7 +261,7 @@ def _scan_buckets(
     )
     for bucket in buckets or []:
         name = bucket["Name"]
-        region = _guard(global_scope, f"s3:GetBucketLocation {name}", lambda n=name: _bucket_region(api, n))  # type: ignore[misc]
+        region = _guard(global_scope, f"s3:GetBucketLocation {name}", partial(_bucket_region, api, name))
         if region is None:
             continue
         if region not in results:
@@ -328,8 +336,8 @@ def _check_bucket(api: Api, scope: Scope, resource: Resource, name: str) -> None
             where = _guard(
                 scope,
                 f"s3:GetBucketLocation {target} (replication destination of {name})",
-                lambda t=target: _bucket_region(api, t),
-            )  # type: ignore[misc]
+                partial(_bucket_region, api, target),
+            )
             if where is not None:
                 findings.append(rules.s3_replication_finding(resource, destination, where))
     scope.findings.extend(f for f in findings if f is not None)
