@@ -1,0 +1,321 @@
+"""The shipped stacks' VPN, negotiated for real: rendered on-prem config against the AWS side's inputs.
+
+Nothing here is hand-written for the tunnels. From the shipped stacks' mock runs (``shipped_runs()``,
+what ``infra check`` captures):
+
+* the on-prem gateway runs the ``swanctl.conf`` and ``strongswan.conf`` that the on-prem stack put
+  into its Kubernetes Secret (the Secret's captured inputs; the secret marker is unwrapped here,
+  in the test only);
+* each AWS tunnel endpoint is an AWS-equivalent strongSwan peer whose ``TunnelSpec`` is built in
+  this test from the AWS ``VpnConnection``'s captured inputs: its proposals, lifetimes, DPD
+  timeout, StartupAction, PSKs, inside CIDRs and traffic selectors. Its outside address is the
+  mock's tunnel address (203.0.113.x / 192.0.2.x), the customer gateway's is the plan's
+  198.51.100.10: documentation ranges, placed only inside the lab's own namespaces.
+
+Topology (tests/vpn_harness.py): ``onprem`` (198.51.100.10, lo 10.10.0.1) and one namespace per
+AWS tunnel endpoint (frankfurt: lo 10.20.0.10, dubai: lo 10.30.0.10), all behind a router
+namespace that has no route to the private ranges, so only a tunnel connects them.
+
+Failover bound. The real timers are kept on both sides: the rendered config has DPD delay 10 s
+and, for IKEv2, the 30 s DPD timeout as charon.retransmit_* (5 retransmissions 5 s apart). After
+tunnel 1's peer dies, the gateway sends a DPD after at most 10 s without inbound traffic and
+declares the peer dead 30 s later; the next packet then leaves over tunnel 2 (same traffic
+selectors, same reqid: see test_vpn_negotiation.py). So failover takes at most 10 + 30 s plus
+up to ~1 s of probing; FAILOVER_BOUND_SECONDS = 45 leaves room for a loaded machine. (With the
+test-only 3 s DPD of test_vpn_negotiation.py the same mechanism takes about 4.5 s.)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import signal
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from components.vpn.swanctl import IkeRetransmission, TunnelSpec, ike_retransmission_for, render_swanctl_conf
+from infra.engine import StackRun
+from infra.mocks import CapturedResource
+from tests.stack_runs import shipped_runs
+from tests.test_vpn_negotiation import out_packets, rekey_and_wait, up_sa
+from tests.vpn_harness import Charon, NegotiatedProposal, Site, VpnLab, require_netns
+
+SECRET_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+AWS_STACKS = ("frankfurt", "dubai")
+VPC_HOSTS = {"frankfurt": "10.20.0.10", "dubai": "10.30.0.10"}
+ONPREM_HOST = "10.10.0.1"
+ESTABLISH_TIMEOUT_SECONDS = 20.0
+FAILOVER_BOUND_SECONDS = 45.0
+"""Kill of tunnel 1's peer -> first reply over tunnel 2, with the shipped 10 s / 30 s DPD (see above)."""
+
+# AWS's names -> what strongSwan reports for the first preference of each list.
+_ENC = {"AES256-GCM-16": ("AES_GCM_16", 256), "AES256": ("AES_CBC", 256)}
+_PRF = {"SHA2-384": "PRF_HMAC_SHA2_384", "SHA2-256": "PRF_HMAC_SHA2_256"}
+_DH = {19: "ECP_256", 20: "ECP_384", 21: "ECP_521"}
+
+
+def unwrap(value: Any) -> Any:
+    """Plain value of a captured input (the test's own business; never printed)."""
+    if isinstance(value, dict) and value.get(SECRET_KEY) == SECRET_SIG:
+        return value["value"]
+    return value
+
+
+def one(run: StackRun, type_token: str) -> CapturedResource:
+    found = [r for r in run.resources if r.type == type_token]
+    assert len(found) == 1, f"{run.stack}: expected one {type_token}, found {len(found)}"
+    return found[0]
+
+
+@dataclass(frozen=True)
+class AwsTunnel:
+    stack: str
+    index: int
+    spec: TunnelSpec
+    """The AWS-equivalent peer's spec (AWS's point of view)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.stack}-t{self.index}"
+
+
+def aws_peer_specs(stack: str, run: StackRun) -> list[AwsTunnel]:
+    """The AWS side of both tunnels, from the VpnConnection's captured inputs (+ the mock's outside
+    addresses, which only the stack outputs know)."""
+    conn = one(run, "aws:ec2/vpnConnection:VpnConnection").inputs
+    cgw = one(run, "aws:ec2/customerGateway:CustomerGateway").inputs
+    tunnels = []
+    for n in (1, 2):
+
+        def opt(key: str, n: int = n) -> Any:
+            return unwrap(conn[f"tunnel{n}{key}"])
+
+        inside = ipaddress.IPv4Network(opt("InsideCidr"))
+        aws_host, customer_host = list(inside.hosts())
+        spec = TunnelSpec(
+            name=f"{stack}-t{n}",
+            local_outside_ip=run.outputs["vpn"]["tunnels"][n - 1]["outsideAddress"],
+            remote_outside_ip=cgw["ipAddress"],
+            local_inside_ip=f"{aws_host}/30",
+            remote_inside_ip=f"{customer_host}/30",
+            psk=opt("PresharedKey"),
+            local_traffic_selectors=[conn["remoteIpv4NetworkCidr"]],
+            remote_traffic_selectors=[conn["localIpv4NetworkCidr"]],
+            ike_encryption=opt("Phase1EncryptionAlgorithms"),
+            ike_integrity=opt("Phase1IntegrityAlgorithms"),
+            ike_dh_groups=[int(g) for g in opt("Phase1DhGroupNumbers")],
+            esp_encryption=opt("Phase2EncryptionAlgorithms"),
+            esp_integrity=opt("Phase2IntegrityAlgorithms"),
+            esp_dh_groups=[int(g) for g in opt("Phase2DhGroupNumbers")],
+            ike_lifetime_seconds=int(opt("Phase1LifetimeSeconds")),
+            esp_lifetime_seconds=int(opt("Phase2LifetimeSeconds")),
+            rekey_margin_seconds=int(opt("RekeyMarginTimeSeconds")),
+            rekey_fuzz_percentage=int(opt("RekeyFuzzPercentage")),
+            dpd_timeout_seconds=int(opt("DpdTimeoutSeconds")),
+            dpd_action=opt("DpdTimeoutAction"),
+            startup_action=opt("StartupAction"),
+            ike_versions=opt("IkeVersions"),
+        )
+        tunnels.append(AwsTunnel(stack, n, spec))
+    return tunnels
+
+
+def rendered_gateway_files(run: StackRun) -> Mapping[str, str]:
+    secret = [r for r in run.resources if r.type == "kubernetes:core/v1:Secret" and r.name == "onprem-vpn-config"]
+    assert len(secret) == 1, "the on-prem stack should store the gateway config in one Secret"
+    string_data = secret[0].inputs["stringData"]
+    assert isinstance(string_data, dict) and string_data.get(SECRET_KEY) == SECRET_SIG, "config must be secret"
+    files = unwrap(string_data)
+    assert set(files) == {"swanctl.conf", "strongswan.conf"}
+    return {k: unwrap(v) for k, v in files.items()}
+
+
+def retransmission_from(strongswan_conf: str) -> IkeRetransmission:
+    def setting(key: str) -> str:
+        match = re.search(rf"^\s*{key} = (\S+)$", strongswan_conf, re.MULTILINE)
+        assert match, f"{key} missing from the rendered strongswan.conf"
+        return match.group(1)
+
+    return IkeRetransmission(
+        timeout_seconds=float(setting("retransmit_timeout")),
+        tries=int(setting("retransmit_tries")),
+        base=float(setting("retransmit_base")),
+    )
+
+
+def expected_ike(spec: TunnelSpec) -> NegotiatedProposal:
+    encryption, size = _ENC[spec.ike_encryption[0]]
+    integrity = None if spec.ike_encryption[0].endswith("GCM-16") else f"HMAC_{spec.ike_integrity[0]}"
+    return NegotiatedProposal(encryption, size, integrity, _PRF[spec.ike_integrity[0]], _DH[spec.ike_dh_groups[0]])
+
+
+def expected_esp(spec: TunnelSpec) -> NegotiatedProposal:
+    encryption, size = _ENC[spec.esp_encryption[0]]
+    return NegotiatedProposal(encryption, size, None, None, None)  # first CHILD_SA: no PFS group yet
+
+
+@dataclass
+class Lab:
+    lab: VpnLab
+    onprem: Site
+    gateway: Charon
+    peers: dict[str, Charon]
+    tunnels: list[AwsTunnel]
+    negotiation_seconds: float
+
+
+def inputs() -> tuple[Mapping[str, str], list[AwsTunnel]]:
+    runs = shipped_runs()
+    for stack in (*AWS_STACKS, "onprem"):
+        assert runs[stack].ok, (stack, runs[stack].problems, runs[stack].crash)
+    files = rendered_gateway_files(runs["onprem"])
+    tunnels = [t for stack in AWS_STACKS for t in aws_peer_specs(stack, runs[stack])]
+    return files, tunnels
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    require_netns()
+    files, tunnels = inputs()
+    with VpnLab() as vpn_lab:
+        customer_ip = tunnels[0].spec.remote_outside_ip
+        onprem = vpn_lab.add_site("onprem", f"{customer_ip}/24", inside=[ONPREM_HOST])
+        peers = {}
+        for tunnel in tunnels:
+            site = vpn_lab.add_site(
+                f"{tunnel.stack[:3]}{tunnel.index}",
+                f"{tunnel.spec.local_outside_ip}/30",
+                inside=[VPC_HOSTS[tunnel.stack]],
+            )
+            charon = vpn_lab.start_charon(site, retransmit=ike_retransmission_for([tunnel.spec]))
+            charon.load(render_swanctl_conf([tunnel.spec], role_comment=f"AWS-equivalent peer of {tunnel.name}"))
+            peers[tunnel.name] = charon
+        gateway = vpn_lab.start_charon(onprem, retransmit=retransmission_from(files["strongswan.conf"]))
+        start = time.monotonic()
+        gateway.load(files["swanctl.conf"])  # byte for byte what the on-prem stack rendered
+        gateway.wait_established([t.name for t in tunnels], timeout=ESTABLISH_TIMEOUT_SECONDS)
+        elapsed = time.monotonic() - start
+        for tunnel in tunnels:
+            peers[tunnel.name].wait_established([tunnel.name], timeout=ESTABLISH_TIMEOUT_SECONDS)
+        print(f"all {len(tunnels)} tunnels established {elapsed:.2f} s after loading the rendered config")
+        yield Lab(vpn_lab, onprem, gateway, peers, tunnels, elapsed)
+
+
+def test_rendered_config_matches_the_aws_inputs() -> None:
+    files, tunnels = inputs()
+    conf = files["swanctl.conf"]
+    for tunnel in tunnels:
+        gateway_view = tunnel.spec.mirrored(name=tunnel.name, startup_action="start")
+        # The gateway's connection is exactly the mirror of the AWS inputs (same proposals and PSK).
+        assert render_swanctl_conf([gateway_view]).split("connections {\n", 1)[1].split("\n}\nsecrets")[0] in conf
+        assert f"secret = 0x{tunnel.spec.psk.encode().hex()}" in conf
+    assert "retransmit_timeout = 5.000" in files["strongswan.conf"]  # 30 s DPD = 6 x 5 s
+
+
+def test_all_tunnels_establish_with_the_exact_proposal(lab: Lab) -> None:
+    for tunnel in lab.tunnels:
+        for charon, initiator in ((lab.gateway, True), (lab.peers[tunnel.name], False)):
+            sa = up_sa(charon, tunnel.name)
+            where = f"{charon.site.name}/{tunnel.name}"
+            assert (sa.version, sa.state, sa.initiator) == (2, "ESTABLISHED", initiator), where
+            assert sa.proposal == expected_ike(tunnel.spec), f"{where}: IKE negotiated {sa.proposal}"
+            assert str(sa.proposal) == "AES_GCM_16-256/PRF_HMAC_SHA2_384/ECP_384"
+            (child,) = sa.installed_children
+            assert child.state == "INSTALLED" and child.mode == "TUNNEL", where
+            assert child.proposal == expected_esp(tunnel.spec), f"{where}: ESP negotiated {child.proposal}"
+        onprem_sa = up_sa(lab.gateway, tunnel.name)
+        assert (onprem_sa.local_host, onprem_sa.remote_host) == (
+            tunnel.spec.remote_outside_ip,
+            tunnel.spec.local_outside_ip,
+        )
+        (child,) = onprem_sa.installed_children
+        assert child.local_ts == tuple(tunnel.spec.remote_traffic_selectors)
+        assert child.remote_ts == tuple(tunnel.spec.local_traffic_selectors)
+    assert lab.negotiation_seconds < ESTABLISH_TIMEOUT_SECONDS
+
+
+def test_packets_from_onprem_reach_each_vpc_through_the_tunnels(lab: Lab) -> None:
+    for stack in AWS_STACKS:
+        names = [t.name for t in lab.tunnels if t.stack == stack]
+        before = sum(out_packets(lab.gateway, n) for n in names)
+        result = lab.onprem.ping(VPC_HOSTS[stack], src=ONPREM_HOST, count=3)
+        assert result.received == 3, result.output
+        assert sum(out_packets(lab.gateway, n) for n in names) - before >= 3, f"{stack}: not through an SA"
+
+
+def test_failover_to_tunnel_2_within_the_bound(lab: Lab) -> None:
+    """Runs last in this module: it kills frankfurt's tunnel 1 peer."""
+    gateway, onprem, host = lab.gateway, lab.onprem, VPC_HOSTS["frankfurt"]
+    rekey_and_wait(gateway, "frankfurt-t1")  # libipsec sends over the newest SA: make tunnel 1 active
+    t1, t2 = out_packets(gateway, "frankfurt-t1"), out_packets(gateway, "frankfurt-t2")
+    assert onprem.ping(host, src=ONPREM_HOST, count=3).received == 3
+    assert out_packets(gateway, "frankfurt-t1") - t1 >= 3, "tunnel 1 should carry the traffic"
+    assert out_packets(gateway, "frankfurt-t2") == t2, "tunnel 2 should be idle before the failure"
+
+    lab.peers["frankfurt-t1"].stop(signal.SIGKILL)  # no DELETE: only DPD can notice
+    elapsed = onprem.wait_for_reply(host, src=ONPREM_HOST, timeout=FAILOVER_BOUND_SECONDS + 10)
+    assert elapsed <= FAILOVER_BOUND_SECONDS, f"failover took {elapsed:.1f} s\n{lab.lab.logs()}"
+    assert not any(sa.is_up for sa in gateway.sas_named("frankfurt-t1"))
+    t2 = out_packets(gateway, "frankfurt-t2")
+    assert onprem.ping(host, src=ONPREM_HOST, count=5).received == 5
+    assert out_packets(gateway, "frankfurt-t2") - t2 >= 5, "traffic should flow over tunnel 2"
+    print(f"failover after killing frankfurt tunnel 1's peer: {elapsed:.2f} s (bound {FAILOVER_BOUND_SECONDS} s)")
+
+
+def test_impostor_offering_only_weak_proposals_gets_no_sa() -> None:
+    """A peer at frankfurt tunnel 1's address with the right PSK but only weak proposals."""
+    require_netns()
+    files, tunnels = inputs()
+    target = tunnels[0].spec
+    weak_conf = f"""\
+connections {{
+  {tunnels[0].name} {{
+    version = 2
+    local_addrs = {target.local_outside_ip}
+    remote_addrs = {target.remote_outside_ip}
+    proposals = aes128-sha1-modp1024
+    local {{
+      auth = psk
+      id = {target.local_outside_ip}
+    }}
+    remote {{
+      auth = psk
+      id = {target.remote_outside_ip}
+    }}
+    children {{
+      {tunnels[0].name} {{
+        local_ts = {target.local_traffic_selectors[0]}
+        remote_ts = {target.remote_traffic_selectors[0]}
+        esp_proposals = aes128-sha1-modp1024
+        start_action = none
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-weak {{
+    id-local = {target.local_outside_ip}
+    id-remote = {target.remote_outside_ip}
+    secret = 0x{target.psk.encode().hex()}
+  }}
+}}
+"""
+    with VpnLab() as vpn_lab:
+        onprem = vpn_lab.add_site("onprem", f"{target.remote_outside_ip}/24", inside=[ONPREM_HOST])
+        weak = vpn_lab.add_site("weak", f"{target.local_outside_ip}/30", inside=[VPC_HOSTS["frankfurt"]])
+        weak_charon = vpn_lab.start_charon(weak, retransmit=ike_retransmission_for([target]))
+        weak_charon.load(weak_conf)
+        gateway = vpn_lab.start_charon(onprem, retransmit=retransmission_from(files["strongswan.conf"]))
+        gateway.load(files["swanctl.conf"])
+        offered = weak_charon.initiate(tunnels[0].name, timeout=10)
+        assert offered.returncode != 0 and "NO_PROPOSAL_CHOSEN" in offered.stdout, offered.stdout
+        log = gateway.log_text()
+        assert "received proposals: IKE:AES_CBC_128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024" in log, log
+        assert "received proposals unacceptable" in log, log
+        for charon in (gateway, weak_charon):
+            assert not [sa for sa in charon.list_sas() if sa.state == "ESTABLISHED"], vpn_lab.logs()
+        assert weak.ping(ONPREM_HOST, src=VPC_HOSTS["frankfurt"], count=1, deadline=1).received == 0
