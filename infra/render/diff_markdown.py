@@ -12,6 +12,8 @@ from infra.render.diff_common import STATUS_TEXT, blocking, change_text, violati
 
 MARKER = "<!-- infra-diff -->"
 INLINE_CHANGES = 3
+TABLE_ROWS = 15
+MAX_CHARS = 60_000
 
 
 def _code(text: str) -> str:
@@ -66,10 +68,17 @@ def render_diff_markdown(doc: dict[str, Any]) -> str:
             out.extend(f"- ⛔ error at {side}: {_code(p)}" for p in st["problems"][side])
         res = st["resources"]
         if res["added"] or res["removed"]:
+            rows = len(res["added"]) + len(res["removed"])
+            if rows > TABLE_ROWS:
+                out += [
+                    "<details>",
+                    f"<summary>{len(res['added'])} to add, {len(res['removed'])} to remove</summary>",
+                    "",
+                ]
             out += ["| | type | name |", "| --- | --- | --- |"]
             out.extend(f"| 🟢 add | {_cell(r['type'])} | {_cell(r['name'])} |" for r in res["added"])
             out.extend(f"| 🔴 remove | {_cell(r['type'])} | {_cell(r['name'])} |" for r in res["removed"])
-            out.append("")
+            out += ["", "</details>", ""] if rows > TABLE_ROWS else [""]
         for r in res["changed"]:
             head_line = f"🔄 {_code(r['type'])} **{r['name']}** (changed or replaced)"
             if len(r["changes"]) <= INLINE_CHANGES:
@@ -104,4 +113,11 @@ def render_diff_markdown(doc: dict[str, Any]) -> str:
         f"<sub>{s['added']} to add, {s['changed']} to change, {s['removed']} to remove · offline inventory under "
         "Pulumi's mock engine (`infra diff`); secrets are never shown.</sub>",
     ]
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    if len(text) > MAX_CHARS:
+        # GitHub refuses comments over 65,536 characters; keep the summary and say where the rest is.
+        cut = text.rfind("\n", 0, MAX_CHARS)
+        text = text[:cut] + "\n\n… truncated: run `infra diff --format json` for the whole diff.\n"
+        if text.count("<details>") > text.count("</details>"):
+            text += "\n</details>\n"
+    return text
