@@ -438,3 +438,79 @@ def test_readme_prints_the_policy_the_audit_needs() -> None:
     section = readme.split("### The IAM policy", 1)[1]
     block = section.split("```json\n", 1)[1].split("```", 1)[0]
     assert json.loads(block) == iam_policy()
+
+
+def test_pages_are_followed_and_throttling_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page of the tagging API and of ListClusters is read (stubbed answers with continuation tokens)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    region = "me-central-1"
+    api = Api(boto3.session.Session(region_name=region))
+    tagging = api.client("resourcegroupstaggingapi", region)
+    assert tagging.meta.config.retries == {"mode": "standard", "total_max_attempts": 11}  # max_attempts=10 retries
+
+    def vpc(n: int, tags: dict[str, str]) -> dict[str, Any]:
+        return {"ResourceARN": f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/vpc-{n}", "Tags": _tagset(tags)}
+
+    answers: list[tuple[str, str, dict[str, Any], dict[str, Any] | None]] = [
+        (
+            "resourcegroupstaggingapi",
+            "get_resources",
+            {"ResourceTagMappingList": [vpc(1, UAE_TAGS)], "PaginationToken": "p2"},
+            None,
+        ),
+        (
+            "resourcegroupstaggingapi",
+            "get_resources",
+            {"ResourceTagMappingList": [vpc(2, EU_TAGS)], "PaginationToken": ""},
+            {"PaginationToken": "p2"},
+        ),
+        ("eks", "list_clusters", {"clusters": ["one"], "nextToken": "n2"}, None),
+        ("eks", "list_clusters", {"clusters": ["two"]}, {"nextToken": "n2"}),
+        ("ec2", "describe_vpn_connections", {"VpnConnections": []}, None),
+    ]
+    for name in ("one", "two"):
+        answers.insert(
+            4 if name == "one" else 5,
+            (
+                "eks",
+                "describe_cluster",
+                {
+                    "cluster": {
+                        "name": name,
+                        "arn": f"arn:aws:eks:{region}:{ACCOUNT}:cluster/{name}",
+                        "tags": UAE_TAGS,
+                        "resourcesVpcConfig": {
+                            "endpointPublicAccess": name == "two",
+                            "publicAccessCidrs": ["0.0.0.0/0"],
+                        },
+                    }
+                },
+                {"name": name},
+            ),
+        )
+    stubs: dict[str, Stubber] = {}
+    for service, operation, answer, params in answers:
+        if service not in stubs:
+            stubs[service] = Stubber(api.client(service, region))
+            stubs[service].activate()
+        stubs[service].add_response(operation, answer, params)
+
+    result = _scan_region(api, region, ACCOUNT, "aws")
+
+    for stub in stubs.values():
+        stub.assert_no_pending_responses()
+    assert sorted(result.resources) == sorted(
+        [
+            f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/vpc-1",
+            f"arn:aws:ec2:{region}:{ACCOUNT}:vpc/vpc-2",
+            f"arn:aws:eks:{region}:{ACCOUNT}:cluster/one",
+            f"arn:aws:eks:{region}:{ACCOUNT}:cluster/two",
+        ]
+    )
+    assert [(f.control, f.location) for f in result.scope.findings] == [
+        ("eks-hardening", f"arn:aws:eks:{region}:{ACCOUNT}:cluster/two")
+    ]
+    # the page-two VPC says eu in me-central-1: the tag rules see it
+    tag_controls = [f.control for r in result.resources.values() for f in rules.tag_findings(r)]
+    assert tag_controls == ["residency-matches-location"]
