@@ -408,3 +408,43 @@ def test_unknown_revision_and_not_a_repository_are_usage_errors(repo: Path, tmp_
     outside = tmp_path / "plain"
     outside.mkdir()
     assert main(["diff", "HEAD", "--project-dir", str(outside)]) == EXIT_USAGE
+
+
+def test_command_exit_1_on_new_mandatory_violation_and_worktrees_always_removed(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's own paths, with the checks replaced: exit 1 from a policy delta; 2 when a check fails."""
+    import infra.diff as diff_module
+
+    seen: list[Path] = []
+
+    def fake_check(project_dir: Path, stacks: list[str], *, key: str, label: str, commit: str | None) -> Any:
+        seen.append(project_dir)
+        assert (project_dir / "Pulumi.yaml").is_file() and len(key) == 64
+        violations = [_v("required-tags")] if label == "c1" else []
+        return diff_module.Snapshot(label=label, commit=commit, doc=_doc(_res(URN_B, {}), violations=violations))
+
+    monkeypatch.setattr(diff_module, "check_revision", fake_check)
+    code, text = _diff(repo, "c0", "c1")
+    assert code == EXIT_NEW_MANDATORY and json.loads(text)["summary"]["newMandatoryViolations"] == 1
+    assert len(seen) == 2 and all(not p.exists() for p in seen), "temporary worktrees are removed"
+
+    def failing_check(project_dir: Path, stacks: list[str], **_: Any) -> Any:
+        seen.append(project_dir)
+        raise diff_module.DiffError("infra check at c0 failed (exit 70): boom")
+
+    monkeypatch.setattr(diff_module, "check_revision", failing_check)
+    assert _diff(repo, "c0", "c1")[0] == EXIT_USAGE
+    assert all(not p.exists() for p in seen)
+    assert _git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_stack_that_does_not_check_at_head_is_exit_2(repo: Path) -> None:
+    _edit_stack(repo, "frankfurt", lambda c: c["hybrid-llm-infra:network"].update(azCount=99))
+    try:
+        code, text = _diff(repo, "c3", "--stack", "frankfurt")
+    finally:
+        _git(repo, "checkout", "--", "Pulumi.frankfurt.yaml")
+    assert code == EXIT_USAGE
+    (st,) = json.loads(text)["stacks"]
+    assert st["status"] == "fails-at-head" and any("azCount" in p for p in st["problems"]["head"])
