@@ -374,10 +374,10 @@ class OfflineMocks(Mocks):
             return self._kubernetes(args, inputs)
         if args.typ.startswith("random:") and args.typ in COMPUTED:
             # Provider-less values (pulumi-random): no region, no ARN, no tags.
-            prefix, compute = COMPUTED[args.typ]
-            id_ = args.resource_id or f"{prefix}-{stable_hex(args.typ, args.name)}"
+            random_prefix, random_compute = COMPUTED[args.typ]
+            id_ = args.resource_id or f"{random_prefix}-{stable_hex(args.typ, args.name)}"
             context = ResourceContext(type=args.typ, name=args.name, inputs=inputs, id=id_, region="")
-            return id_, {**inputs, **compute(context)}
+            return id_, {**inputs, **random_compute(context)}
         if not args.typ.startswith("aws:"):
             raise OfflineError(f"{args.typ} ({args.name}): no offline model for this provider's resources")
         region = self._region(args.provider)

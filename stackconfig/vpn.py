@@ -36,6 +36,18 @@ _PSK_RE = re.compile(r"^[A-Za-z1-9._][A-Za-z0-9._]{7,63}$")
 TUNNELS_PER_CONNECTION = 2
 
 
+def _encryption() -> list[Encryption]:
+    return ["AES256-GCM-16"]
+
+
+def _integrity() -> list[Integrity]:
+    return ["SHA2-384", "SHA2-256"]
+
+
+def _dh_groups() -> list[DhGroup]:
+    return [20, 19, 21]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
@@ -45,16 +57,16 @@ class VpnConfig(_Model):
 
     enabled: bool = Field(default=True, description="Build the VPN (customer gateway, VGW, connection).")
     phase1_encryption_algorithms: list[Encryption] = Field(
-        default_factory=lambda: ["AES256-GCM-16"], min_length=1, description="IKE encryption, preference order."
+        default_factory=_encryption, min_length=1, description="IKE encryption, preference order."
     )
     phase1_integrity_algorithms: list[Integrity] = Field(
-        default_factory=lambda: ["SHA2-384", "SHA2-256"], min_length=1, description="IKE integrity/PRF."
+        default_factory=_integrity, min_length=1, description="IKE integrity/PRF."
     )
-    phase1_dh_group_numbers: list[DhGroup] = Field(default_factory=lambda: [20, 19, 21], min_length=1)
-    phase2_encryption_algorithms: list[Encryption] = Field(default_factory=lambda: ["AES256-GCM-16"], min_length=1)
-    phase2_integrity_algorithms: list[Integrity] = Field(default_factory=lambda: ["SHA2-384", "SHA2-256"], min_length=1)
+    phase1_dh_group_numbers: list[DhGroup] = Field(default_factory=_dh_groups, min_length=1)
+    phase2_encryption_algorithms: list[Encryption] = Field(default_factory=_encryption, min_length=1)
+    phase2_integrity_algorithms: list[Integrity] = Field(default_factory=_integrity, min_length=1)
     phase2_dh_group_numbers: list[DhGroup] = Field(
-        default_factory=lambda: [20, 19, 21], min_length=1, description="PFS groups for CHILD_SA rekeys."
+        default_factory=_dh_groups, min_length=1, description="PFS groups for CHILD_SA rekeys."
     )
     phase1_lifetime_seconds: int = Field(default=28800, ge=900, le=28800, description="IKE_SA lifetime (AWS range).")
     phase2_lifetime_seconds: int = Field(default=3600, ge=900, le=3600, description="CHILD_SA lifetime (AWS range).")

@@ -84,7 +84,7 @@ def test_component_configures_both_tunnels_explicitly(mock_stack: MockStack) -> 
     keys = mock_stack.resolve(vpn.preshared_keys)
     assert len(set(keys)) == 2 and all(AWS_PSK.match(k) for k in keys)
     parents = {r.parent for r in mock_stack.capture.resources.values() if r.type.startswith(("aws:", "random:"))}
-    assert len(parents) == 1 and next(iter(parents)).endswith("AwsSiteToSiteVpn::fra")
+    assert len(parents) == 1 and str(next(iter(parents))).endswith("AwsSiteToSiteVpn::fra")
 
 
 def test_component_refuses_weak_options() -> None:
