@@ -210,3 +210,14 @@ def test_print_iam_policy_needs_no_credentials(tmp_path: Path) -> None:
     policy = json.loads(run.stdout)
     assert policy["Version"] == "2012-10-17"
     assert "s3:GetEncryptionConfiguration" in policy["Statement"][0]["Action"]
+
+
+def test_unreachable_endpoint_exits_2_quickly(tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{_free_port()}"  # nothing listens there once the probe socket is closed
+    started = time.monotonic()
+    run = _audit(closed, tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f'infra audit: cannot reach AWS: Could not connect to the endpoint URL: "{closed}/"'
+    ]
+    assert time.monotonic() - started < 60

@@ -33,6 +33,7 @@ from infra.report import Finding, Report, Scope
 TOOL = "infra audit"
 DEFAULT_REGION = "us-east-1"
 MAX_ATTEMPTS = 10
+PROBE_MAX_ATTEMPTS = 1
 ENABLED = frozenset({"opt-in-not-required", "opted-in"})
 _CREDENTIAL_CODES = frozenset(
     {"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken", "SignatureDoesNotMatch", "AuthFailure"}
@@ -50,8 +51,13 @@ class AuditUsageError(Exception):
     """A bad --regions value: exit 2."""
 
 
-def retry_config() -> Config:
-    return Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}, user_agent_extra="hybrid-llm-infra-audit")
+def retry_config(max_attempts: int = MAX_ATTEMPTS) -> Config:
+    return Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra="hybrid-llm-infra-audit",
+    )
 
 
 class Api:
@@ -61,20 +67,23 @@ class Api:
     def __init__(self, session: boto3.session.Session) -> None:
         self.session = session
         self.default_region = session.region_name or DEFAULT_REGION
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str, int], Any] = {}
         self._lock = threading.Lock()
         self._config = retry_config()
 
-    def client(self, service: str, region: str) -> Any:
+    def client(self, service: str, region: str, max_attempts: int = MAX_ATTEMPTS) -> Any:
         with self._lock:
-            key = (service, region)
+            key = (service, region, max_attempts)
             if key not in self._clients:
-                self._clients[key] = self.session.client(service, region_name=region, config=self._config)
+                config = self._config if max_attempts == MAX_ATTEMPTS else retry_config(max_attempts)
+                self._clients[key] = self.session.client(service, region_name=region, config=config)
             return self._clients[key]
 
-    def call(self, service: str, region: str, operation: str, **params: Any) -> dict[str, Any]:
+    def call(
+        self, service: str, region: str, operation: str, _max_attempts: int = MAX_ATTEMPTS, **params: Any
+    ) -> dict[str, Any]:
         api_call(service, operation)
-        client = self.client(service, region)
+        client = self.client(service, region, _max_attempts)
         return dict(getattr(client, _snake(client, operation))(**params))
 
     def items(self, service: str, region: str, operation: str, key: str, **params: Any) -> Iterator[Any]:
@@ -173,7 +182,8 @@ def run_audit(
 def _identity(api: Api) -> tuple[str, str]:
     """The account id and partition; the first call, so missing or rejected credentials fail here."""
     try:
-        answer = api.call("sts", api.default_region, "GetCallerIdentity")
+        # Few retries here: an unreachable endpoint or missing credentials should fail in seconds, not minutes.
+        answer = api.call("sts", api.default_region, "GetCallerIdentity", _max_attempts=PROBE_MAX_ATTEMPTS)
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise AuditCredentialsError(f"no AWS credentials: {exc}") from None
     except NoRegionError as exc:
