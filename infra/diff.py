@@ -27,6 +27,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -64,16 +65,11 @@ class Snapshot:
     exit_code: int = 0
     seconds: float = 0.0
 
-    def stacks(self) -> dict[str, dict[str, Any]]:
-        return {s["stack"]: s for s in self.doc.get("stacks", [])}
-
 
 def check_revision(
     project_dir: Path, stacks: list[str], *, key: str, label: str, commit: str | None, python: str = sys.executable
 ) -> Snapshot:
     """Run ``infra check --format json`` on the project at ``project_dir`` in a fresh process."""
-    import time
-
     snapshot = Snapshot(label=label, commit=commit)
     if not (project_dir / "Pulumi.yaml").is_file():
         return snapshot  # no project at this revision: every stack of the other side is added or removed
@@ -343,6 +339,10 @@ def add_diff_parser(sub: Any) -> None:
     diff.add_argument("--project-dir", type=Path, default=Path.cwd(), help="the Pulumi project (default: .)")
 
 
+def _timing(snapshot: Snapshot) -> dict[str, Any]:
+    return {"checkExitCode": snapshot.exit_code, "checkSeconds": round(snapshot.seconds, 1)}
+
+
 def run_diff(args: argparse.Namespace) -> int:
     from infra.render.diff_markdown import render_diff_markdown
     from infra.render.diff_terminal import render_diff_terminal
@@ -376,8 +376,8 @@ def run_diff(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     result = diff_inventories(base.doc, head.doc, args.stack or None)
     doc = {
-        "base": {"rev": args.base, "commit": base_commit},
-        "head": {"rev": head_label, "commit": head_commit},
+        "base": {"rev": args.base, "commit": base_commit, **_timing(base)},
+        "head": {"rev": head_label, "commit": head_commit, **_timing(head)},
         **result,
     }
     print(f"infra diff: checked in {base.seconds:.1f}s (base) and {head.seconds:.1f}s (head)", file=sys.stderr)
