@@ -1,0 +1,248 @@
+"""Run the ``data-residency`` pack over the stacks' mock runs exactly as ``pulumi preview --policy-pack`` would.
+
+One pack process per ``infra check``: :class:`PackSession` starts ``python -u -m pulumi.policy <engine> .`` in
+``policies/`` (through :class:`infra.analyzer.PolicyPackProcess`) on a background thread *before* the stacks
+run, so its boot overlaps them.  Then, per stack: ``Configure`` with that stack's policy config, ``Analyze``
+every captured resource (inputs in wire form, secrets still wrapped, with its provider's inputs), and
+``AnalyzeStack`` once.
+
+The policy config of a stack comes from its validated config (``hybrid-llm-infra:deployment``):
+``stackJurisdiction`` = its ``jurisdiction``; ``onpremJurisdiction`` = the on-prem stack's jurisdiction (the
+stack itself when it is on-prem; EU when the project has none); ``defaultAwsRegion`` = ``aws:region``;
+``today`` = ``$INFRA_POLICY_TODAY`` if set (tests), else the real date.  Thresholds keep the schema defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.analyzer import AnalyzedResource, Diagnostic, PolicyPackError, PolicyPackProcess, ProviderInfo
+from infra.engine import StackRun
+from infra.mocks import CapturedResource
+from infra.report import Finding, Report, Scope
+from residency.controls import CONTROLS
+from residency.exemptions import parse_exempt_message
+
+PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
+EXEMPTION_POLICY = "policy-exemption"
+CONCURRENCY = 4
+
+
+@dataclass
+class StackPolicyResult:
+    stack: str
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[dict[str, Any]]:
+        return [v for v in self.violations if v["enforcement"] == "mandatory" and not v["exempt"]]
+
+
+class PackSession:
+    """The pack process, booted on a thread so the caller can run the stacks meanwhile."""
+
+    def __init__(self, pack_dir: Path = PACK_DIR) -> None:
+        self.pack = PolicyPackProcess(pack_dir, call_timeout=300.0)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._boot, name="policy-pack-boot", daemon=True)
+
+    def _boot(self) -> None:
+        try:
+            self.pack.start()
+        except BaseException as error:
+            self.error = error
+
+    def start(self) -> PackSession:
+        self._thread.start()
+        return self
+
+    def ready(self) -> PolicyPackProcess:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.pack
+
+    def close(self) -> None:
+        self._thread.join()
+        self.pack.close()
+
+
+def _deployment(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``hybrid-llm-infra:deployment`` (the engine hands objects over as JSON text; it validated when the stack ran)."""
+    value = config.get("hybrid-llm-infra:deployment")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def stack_policy_values(stack_config: Mapping[str, Any], all_configs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The common policy config of one stack (see the module docstring)."""
+    deployment = _deployment(stack_config)
+    onprem = "EU"
+    if deployment.get("kind") == "onprem" and deployment.get("jurisdiction"):
+        onprem = str(deployment["jurisdiction"])
+    else:
+        for other in all_configs.values():
+            d = _deployment(other)
+            if d.get("kind") == "onprem" and d.get("jurisdiction"):
+                onprem = str(d["jurisdiction"])
+                break
+    return {
+        "today": os.environ.get("INFRA_POLICY_TODAY", ""),
+        "stackJurisdiction": str(deployment.get("jurisdiction") or ""),
+        "onpremJurisdiction": onprem,
+        "defaultAwsRegion": str(stack_config.get("aws:region") or ""),
+    }
+
+
+def policy_config(pack: PolicyPackProcess, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``--policy-pack-config`` shape: every policy gets the values its schema declares."""
+    config: dict[str, Any] = {}
+    for policy in pack.info().policies:
+        declared = policy.config_schema.properties if policy.config_schema else {}
+        props = {k: v for k, v in values.items() if k in declared}
+        if props:
+            config[policy.name] = props
+    return config
+
+
+def analyzed_resources(run: StackRun) -> list[AnalyzedResource]:
+    by_urn: dict[str, CapturedResource] = {r.urn: r for r in run.resources}
+    out = []
+    for r in run.resources:
+        provider = None
+        if r.provider and r.provider in by_urn:
+            p = by_urn[r.provider]
+            provider = ProviderInfo(urn=p.urn, type=p.type, name=p.name, properties=p.inputs)
+        out.append(
+            AnalyzedResource(
+                urn=r.urn,
+                type=r.type,
+                name=r.name,
+                properties=r.inputs,
+                parent=r.parent,
+                provider=provider,
+                dependencies=tuple(r.dependencies),
+                custom=r.custom,
+            )
+        )
+    return out
+
+
+def _violation(d: Diagnostic) -> dict[str, Any]:
+    exempt = parse_exempt_message(d.message) if d.policy_name == EXEMPTION_POLICY else None
+    policy = exempt.control if exempt else d.policy_name
+    message = d.message.split("\n", 1)[1] if "\n" in d.message else d.message  # drop the description line
+    severity = CONTROLS[policy].severity if policy in CONTROLS else (d.severity or "medium")
+    return {
+        "policy": policy,
+        "pack": d.pack_name,
+        "enforcement": d.enforcement_level,
+        "severity": severity,
+        "urn": d.urn,
+        "message": message,
+        "exempt": exempt is not None,
+        **({"exemptReason": f"until {exempt.expires}: {exempt.reason}"} if exempt else {}),
+    }
+
+
+def check_stack(pack: PolicyPackProcess, run: StackRun, values: Mapping[str, Any], artifact: str) -> StackPolicyResult:
+    pack.configure(policy_config(pack, values))
+    resources = analyzed_resources(run)
+    diagnostics = [d for ds in pack.analyze_many(resources, concurrency=CONCURRENCY) for d in ds]
+    diagnostics += pack.analyze_stack(resources)
+    result = StackPolicyResult(stack=run.stack, checked=[r.urn for r in resources])
+    result.violations = [_violation(d) for d in diagnostics]
+    result.violations.sort(key=lambda v: (v["policy"], v["urn"], v["message"]))
+    for v in result.violations:
+        result.findings.append(
+            Finding(
+                control=v["policy"],
+                status="exempt" if v["exempt"] else "fail",
+                enforcement=v["enforcement"],
+                location=v["urn"] or f"stack {run.stack}",
+                message=v["message"],
+                scope=run.stack,
+                exempt_reason=v.get("exemptReason"),
+                artifact=artifact,
+            )
+        )
+    for policy in pack.info().policies:
+        if policy.name == EXEMPTION_POLICY:
+            continue
+        mine = [v for v in result.violations if v["policy"] == policy.name]
+        status = "fail" if any(not v["exempt"] for v in mine) else ("exempt" if mine else "pass")
+        control = CONTROLS.get(policy.name)
+        result.policies.append(
+            {
+                "name": policy.name,
+                "severity": policy.severity,
+                "framework": control.framework if control else "",
+                "enforcement": policy.enforcement_level,
+                "status": status,
+            }
+        )
+    return result
+
+
+def check_all(
+    session: PackSession,
+    runs: Mapping[str, StackRun],
+    order: list[str],
+    configs: Mapping[str, Mapping[str, Any]],
+) -> dict[str, StackPolicyResult]:
+    """Analyse every stack that ran cleanly (a stack with problems has nothing trustworthy to analyse)."""
+    pack = session.ready()
+    results: dict[str, StackPolicyResult] = {}
+    for name in order:
+        run = runs[name]
+        if not run.ok:
+            continue
+        values = stack_policy_values(configs.get(name, {}), configs)
+        results[name] = check_stack(pack, run, values, f"Pulumi.{name}.yaml")
+    return results
+
+
+def report_of(results: Mapping[str, StackPolicyResult], pack_policies: list[str]) -> Report:
+    controls = [CONTROLS[name] for name in pack_policies if name in CONTROLS]
+    scopes = [Scope(name=name, checked=r.checked, findings=r.findings) for name, r in results.items()]
+    return Report(tool="infra check (data-residency pack)", scopes=scopes, controls=controls)
+
+
+def attach(doc: dict[str, Any], results: Mapping[str, StackPolicyResult]) -> None:
+    """Add ``violations`` and ``policies`` to each analysed stack of an inventory document."""
+    for stack in doc["stacks"]:
+        result = results.get(stack["stack"])
+        if result is not None:
+            stack["violations"] = result.violations
+            stack["policies"] = result.policies
+
+
+def fail(message: str) -> None:
+    print(f"infra: policy pack: {message}", file=sys.stderr)
+
+
+__all__ = [
+    "PACK_DIR",
+    "PackSession",
+    "PolicyPackError",
+    "StackPolicyResult",
+    "attach",
+    "check_all",
+    "fail",
+    "report_of",
+    "stack_policy_values",
+]

@@ -1,0 +1,13 @@
+"""The pack's policies, one per control of ``residency.controls`` (importing this registers them all)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.rules import aws, kubernetes, residency_rules  # noqa: F401  (each module registers its policies)
+from policies.rules.base import registered_policies
+from policies.rules.exemptions import EXEMPTION_POLICY
+
+ALL_POLICIES: list[Any] = [*registered_policies(), EXEMPTION_POLICY]
+
+__all__ = ["ALL_POLICIES"]
