@@ -23,6 +23,11 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def _text(text: str) -> str:
+    """Free text (policy messages): no HTML, no line breaks."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
 def _cell(text: str) -> str:
     return _code(text).replace("|", "\\|")
 
@@ -80,7 +85,7 @@ def render_diff_markdown(doc: dict[str, Any]) -> str:
             out.extend(f"| 🔴 remove | {_cell(r['type'])} | {_cell(r['name'])} |" for r in res["removed"])
             out += ["", "</details>", ""] if rows > TABLE_ROWS else [""]
         for r in res["changed"]:
-            head_line = f"🔄 {_code(r['type'])} **{r['name']}** (changed or replaced)"
+            head_line = f"🔄 {_code(r['type'])} {_code(r['name'])} (changed or replaced)"
             if len(r["changes"]) <= INLINE_CHANGES:
                 out.append(f"- {head_line}")
                 out.extend(f"  - {_code(c['path'])}: {_code(change_text(c))}" for c in r["changes"])
@@ -100,12 +105,12 @@ def render_diff_markdown(doc: dict[str, Any]) -> str:
         v = st["violations"]
         if v["appeared"] or v["disappeared"] or v["changed"]:
             out += ["", "**Policy results**", ""]
-            out.extend(f"- {'❌' if blocking(x) else '⚠️'} new: {violation_text(x)}" for x in v["appeared"])
-            out.extend(f"- ✅ resolved: {violation_text(x)}" for x in v["disappeared"])
+            out.extend(f"- {'❌' if blocking(x) else '⚠️'} new: {_text(violation_text(x))}" for x in v["appeared"])
+            out.extend(f"- ✅ resolved: {_text(violation_text(x))}" for x in v["disappeared"])
             out.extend(
-                f"- 🔄 {violation_text(c['before'])} → now {c['after'].get('enforcement')}"
+                f"- 🔄 {_text(violation_text(c['before']))} → now {_text(c['after'].get('enforcement'))}"
                 + (" (exempt)" if c["after"].get("exempt") else "")
-                + f": {c['after'].get('message')}"
+                + f": {_text(c['after'].get('message'))}"
                 for c in v["changed"]
             )
     out += [
