@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup check test lint typecheck unit bench clean
+.PHONY: setup check test lint typecheck unit bench clean diff
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ unit: setup
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
+
+# make diff BASE=origin/main: what the working tree changes in every stack (see README, infra diff).
+BASE ?= origin/main
+diff: setup
+	$(VENV)/bin/infra diff $(BASE)
 
 bench: setup
 	$(PY) -m bench
