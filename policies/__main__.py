@@ -11,6 +11,9 @@ from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
 from policies import PACK_NAME  # noqa: E402
 from policies.rules import ALL_POLICIES  # noqa: E402
+from policies.rules.sdk_cache import install  # noqa: E402
+
+install()  # decode each request once, not once per policy (see sdk_cache)
 
 PolicyPack(
     name=PACK_NAME,
