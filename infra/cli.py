@@ -11,9 +11,12 @@ from infra.diff import add_diff_parser, run_diff
 from infra.engine import run_in_order
 from infra.inventory import inventory
 from infra.order import OrderError, run_order
+from infra.policy_check import PackSession, PolicyPackError, attach, check_all, report_of
 from infra.project import ProjectError, load_project
 from infra.render.json_format import render_json
-from infra.render.terminal import render_inventory
+from infra.render.markdown import render_markdown
+from infra.render.sarif import render_sarif
+from infra.render.terminal import render_inventory, render_report
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -25,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run each stack's __main__.py under Pulumi's mock engine")
     check.add_argument("stacks", nargs="*", metavar="STACK", help="stacks to check (default: every Pulumi.*.yaml)")
-    check.add_argument("--format", choices=("terminal", "json"), default="terminal")
+    check.add_argument("--format", choices=("terminal", "json", "markdown", "sarif"), default="terminal")
+    check.add_argument("--no-policy", action="store_true", help="skip the data-residency policy pack")
     check.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     check.add_argument("--project-dir", type=Path, default=Path.cwd(), help="the Pulumi project (default: .)")
     audit_command.add_parser(sub)
@@ -49,8 +53,24 @@ def _check(args: argparse.Namespace) -> int:
     for extra in sorted(set(order) - set(requested)):
         print(f"infra: also running {extra}: a requested stack references it", file=sys.stderr)
     print(f"infra: checking {', '.join(order)} under Pulumi's mock engine", file=sys.stderr)
-    runs = run_in_order(project, files, graph)
-    doc = inventory([runs[name] for name in order])
+    # The pack boots on a thread while the stacks run (one pack process for the whole check).
+    session = None if args.no_policy else PackSession().start()
+    try:
+        runs = run_in_order(project, files, graph)
+        doc = inventory([runs[name] for name in order])
+        results = {}
+        policies: list[str] = []
+        if session is not None:
+            configs = {f.name: f.config for f in files}
+            results = check_all(session, runs, order, configs)
+            policies = [p.name for p in session.ready().info().policies]
+            attach(doc, results)
+    except PolicyPackError as exc:
+        print(f"infra: policy pack: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if session is not None:
+            session.close()
     status = EXIT_OK
     for run in runs.values():
         for problem in run.problems:
@@ -59,7 +79,17 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{run.stack}: program crashed: {run.crash}", file=sys.stderr)
         if not run.ok:
             status = EXIT_USAGE
-    text = render_json(doc) if args.format == "json" else render_inventory(doc)
+    if any(r.mandatory for r in results.values()) and status == EXIT_OK:
+        status = EXIT_VIOLATIONS
+    report = report_of(results, policies)
+    if args.format == "json":
+        text = render_json(doc)
+    elif args.format == "markdown":
+        text = render_markdown(report)
+    elif args.format == "sarif":
+        text = render_sarif(report)
+    else:
+        text = render_inventory(doc) + ("\n" + render_report(report) if session is not None else "")
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     else:

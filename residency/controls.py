@@ -191,6 +191,18 @@ _CONTROLS = (
         "Split resources of another jurisdiction into that jurisdiction's stack.",
     ),
     Control(
+        "policy-exemption",
+        "Exempted violations are recorded with reason and expiry",
+        "A resource may waive one control with a dated, reasoned exemption (AWS tag policy-exemption:<control>, "
+        "Kubernetes annotation policy-exemption.hybrid-llm-infra.io/<control>, value 'YYYY-MM-DD <reason>'); every "
+        "violation it waives is reported here, at advisory level, until the date passes.",
+        "low",
+        "advisory",
+        (GDPR_RECORDS, PDPL_PRINCIPLES),
+        "Fix the waived violation before the exemption's date, then remove the tag or annotation; an expired "
+        "exemption waives nothing.",
+    ),
+    Control(
         "vpn-tunnel-up",
         "VPN tunnels are up",
         "Both tunnels of every VPN connection report status UP (live audit only).",
