@@ -30,7 +30,9 @@ def main() -> int:
     print(f"infra check, 3 stacks (median):   {check_s:.2f} s")
     print(f"ratio:                            {check_s / bare_s:.2f}  (target <= 5)")
     print(f"peak memory, whole process tree:  {peak / 2**20:.0f} MiB  (target < 1024 MiB)")
-    return 0
+    from bench import policy_throughput
+
+    return policy_throughput.main()
 
 
 if __name__ == "__main__":

@@ -139,7 +139,10 @@ def inventory(count: int) -> list[AnalyzedResource]:
         name = f"r{i}"
         out.append(
             AnalyzedResource(
-                urn=make_urn("hybrid-llm-infra", "bench", type_, name), type=type_, name=name, properties=props,
+                urn=make_urn("hybrid-llm-infra", "bench", type_, name),
+                type=type_,
+                name=name,
+                properties=props,
                 provider=provider,
             )
         )

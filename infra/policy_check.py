@@ -88,7 +88,9 @@ def _deployment(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def stack_policy_values(stack_config: Mapping[str, Any], all_configs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def stack_policy_values(
+    stack_config: Mapping[str, Any], all_configs: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
     """The common policy config of one stack (see the module docstring)."""
     deployment = _deployment(stack_config)
     onprem = "EU"

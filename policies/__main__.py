@@ -7,11 +7,11 @@ from pathlib import Path
 # when the virtualenv does not have the project installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policies import PACK_NAME  # noqa: E402
-from policies.rules import ALL_POLICIES  # noqa: E402
-from policies.rules.sdk_cache import install  # noqa: E402
+from policies import PACK_NAME
+from policies.rules import ALL_POLICIES
+from policies.rules.sdk_cache import install
 
 install()  # decode each request once, not once per policy (see sdk_cache)
 

@@ -61,7 +61,9 @@ EKS = ProviderInfo(
 )
 
 
-def res(type_: str, name: str, props: dict[str, Any], provider: ProviderInfo | None = None, **kw: Any) -> AnalyzedResource:
+def res(
+    type_: str, name: str, props: dict[str, Any], provider: ProviderInfo | None = None, **kw: Any
+) -> AnalyzedResource:
     if provider is None:
         provider = ONPREM if type_.startswith("kubernetes:") else aws_provider()
     return AnalyzedResource(
@@ -196,12 +198,21 @@ CASES: list[tuple[str, AnalyzedResource, list[str]]] = [
     ),
     (
         "restricted-on-eks",
-        res("kubernetes:core/v1:ConfigMap", "cm", {"metadata": {"labels": {**TAGS, "data-classification": "restricted"}}}, EKS),
+        res(
+            "kubernetes:core/v1:ConfigMap",
+            "cm",
+            {"metadata": {"labels": {**TAGS, "data-classification": "restricted"}}},
+            EKS,
+        ),
         ["restricted-data-onprem-only"],
     ),
     (
         "restricted-onprem-ok",
-        res("kubernetes:core/v1:ConfigMap", "cm", {"metadata": {"labels": {**TAGS, "data-classification": "restricted"}}}),
+        res(
+            "kubernetes:core/v1:ConfigMap",
+            "cm",
+            {"metadata": {"labels": {**TAGS, "data-classification": "restricted"}}},
+        ),
         [],
     ),
     ("kms-ok", res("aws:kms/key:Key", "k", {"enableKeyRotation": True, "policy": KMS_POLICY}), []),
@@ -250,7 +261,11 @@ CASES: list[tuple[str, AnalyzedResource, list[str]]] = [
         ),
         ["vpn-crypto"],
     ),
-    ("vpn-one-tunnel", res("aws:ec2/vpnConnection:VpnConnection", "v", {"tunnel1IkeVersions": ["ikev2"]}), ["vpn-crypto"]),
+    (
+        "vpn-one-tunnel",
+        res("aws:ec2/vpnConnection:VpnConnection", "v", {"tunnel1IkeVersions": ["ikev2"]}),
+        ["vpn-crypto"],
+    ),
     ("sg-ok", res("aws:ec2/securityGroup:SecurityGroup", "sg", SG), []),
     ("sg-open", res("aws:ec2/securityGroup:SecurityGroup", "sg", SG_OPEN), ["no-open-inference-ingress"]),
     (
@@ -296,13 +311,22 @@ def bucket_stack(**changes: Any) -> list[AnalyzedResource]:
         "sse": res(
             "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
             "sse",
-            {"bucket": "x", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}}]},
+            {
+                "bucket": "x",
+                "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}}],
+            },
             dependencies=(bucket.urn,),
         ),
         "pab": res(
             "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
             "pab",
-            {"bucket": "x", "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True},
+            {
+                "bucket": "x",
+                "blockPublicAcls": True,
+                "blockPublicPolicy": True,
+                "ignorePublicAcls": True,
+                "restrictPublicBuckets": True,
+            },
             dependencies=(bucket.urn,),
         ),
         "policy": res(
@@ -348,7 +372,16 @@ def test_s3_key_in_another_region_and_foreign_replication_fail(eu: PolicyPackPro
     sse = res(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "sse",
-        {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "arn:aws:kms:us-east-1:1:key/k"}}]},
+        {
+            "rules": [
+                {
+                    "applyServerSideEncryptionByDefault": {
+                        "sseAlgorithm": "aws:kms",
+                        "kmsMasterKeyId": "arn:aws:kms:us-east-1:1:key/k",
+                    }
+                }
+            ]
+        },
         dependencies=(bucket.urn,),
     )
     replication = res(
@@ -357,7 +390,7 @@ def test_s3_key_in_another_region_and_foreign_replication_fail(eu: PolicyPackPro
         {"rules": [{"destination": {"bucket": "arn:aws:s3:::elsewhere"}}]},
         dependencies=(bucket.urn,),
     )
-    messages = [d.message for d in eu.analyze_stack(bucket_stack(sse=sse) + [replication])]
+    messages = [d.message for d in eu.analyze_stack([*bucket_stack(sse=sse), replication])]
     assert any("us-east-1" in m for m in messages)
     assert any("elsewhere" in m for m in messages)
 
@@ -417,7 +450,11 @@ def test_valid_exemption_is_reported_as_exempt_not_violation(eu: PolicyPackProce
     assert exempt.enforcement_level == "advisory"
     parsed = parse_exempt_message(exempt.message)
     assert parsed is not None
-    assert (parsed.control, parsed.expires, parsed.reason) == ("log-encryption-retention", "2026-12-31", "legal hold CASE-7")
+    assert (parsed.control, parsed.expires, parsed.reason) == (
+        "log-encryption-retention",
+        "2026-12-31",
+        "legal hold CASE-7",
+    )
 
 
 def test_expired_exemption_is_a_violation(eu: PolicyPackProcess) -> None:
@@ -526,5 +563,3 @@ def test_markdown_report(tmp_path: Path) -> None:
     done = infra_check(ROOT, "onprem", "--format", "markdown")
     assert done.returncode == 0
     assert "# Compliance report" in done.stdout and "GDPR Art. 44-46" in done.stdout
-
-

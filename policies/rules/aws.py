@@ -135,9 +135,11 @@ def s3_encryption_and_access(views: list[View], config: Config) -> list[tuple[Vi
         if not enabled:
             problems.append("versioning is not enabled")
         replication = kinds.get("BucketReplicationConfig")
-        rules = replication.props.get("rules") if replication else as_mapping(
-            bucket.props.get("replicationConfiguration")
-        ).get("rules")
+        rules = (
+            replication.props.get("rules")
+            if replication
+            else as_mapping(bucket.props.get("replicationConfiguration")).get("rules")
+        )
         problems += _replication_problems(rules, bucket, buckets, config)
         out += [(bucket, f"bucket {bucket.name}: {problem}") for problem in problems]
     return out
@@ -308,7 +310,9 @@ def no_open_inference_ingress(view: View, config: Config) -> list[str]:
             rules.append((r.get("protocol"), r.get("fromPort"), r.get("toPort"), cidrs))
     elif view.type == "aws:ec2/securityGroupRule:SecurityGroupRule":
         if view.props.get("type") == "ingress":
-            cidrs = [str(c) for c in [*as_list(view.props.get("cidrBlocks")), *as_list(view.props.get("ipv6CidrBlocks"))]]
+            cidrs = [
+                str(c) for c in [*as_list(view.props.get("cidrBlocks")), *as_list(view.props.get("ipv6CidrBlocks"))]
+            ]
             rules.append((view.props.get("protocol"), view.props.get("fromPort"), view.props.get("toPort"), cidrs))
     elif view.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
         cidrs = [str(view.props.get(k)) for k in ("cidrIpv4", "cidrIpv6") if view.props.get(k)]

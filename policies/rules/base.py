@@ -182,9 +182,9 @@ class View:
         if self.is_aws:
             region = self.aws_region(config)
             return (f"AWS region {region or '(unknown)'}", jurisdiction_for_region(region) if region else None)
-        region = self.eks_region()
-        if region is not None:
-            return (f"EKS in {region}", jurisdiction_for_region(region))
+        eks_region = self.eks_region()
+        if eks_region is not None:
+            return (f"EKS in {eks_region}", jurisdiction_for_region(eks_region))
         site = config.onprem_jurisdiction
         return (f"the on-prem site ({site.id if site else '?'})", site)
 

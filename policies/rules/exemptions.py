@@ -18,9 +18,11 @@ from residency.exemptions import exempt_message
 def validate_exemptions(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     config = config_of(args.get_config())
     views = [view_of(r) for r in args.resources]
-    exempted = {view.urn: active for view in views if (active := {
-        control: e for control, e in view.exemptions(config.today).items() if e.active
-    })}
+    exempted = {
+        view.urn: active
+        for view in views
+        if (active := {control: e for control, e in view.exemptions(config.today).items() if e.active})
+    }
     if not exempted:
         return
     for view in views:
@@ -33,9 +35,9 @@ def validate_exemptions(args: StackValidationArgs, report_violation: ReportViola
         if not any(control in active for active in exempted.values()):
             continue
         for target, problem in stack_check(views, config):
-            exemption = exempted.get(target.urn, {}).get(control) if target is not None else None
-            if target is not None and exemption is not None:
-                report_violation(exempt_message(exemption, problem), target.urn)
+            waiver = exempted.get(target.urn, {}).get(control) if target is not None else None
+            if target is not None and waiver is not None:
+                report_violation(exempt_message(waiver, problem), target.urn)
 
 
 EXEMPTION_POLICY = StackValidationPolicy(validate=validate_exemptions, **policy_fields("policy-exemption"))

@@ -34,9 +34,7 @@ def _containers(pod: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
 
 def _uses_gpu(pod: Mapping[str, Any], container: Mapping[str, Any]) -> bool:
     resources = as_mapping(container.get("resources"))
-    if GPU in as_mapping(resources.get("requests")) or GPU in as_mapping(resources.get("limits")):
-        return True
-    return False
+    return bool(GPU in as_mapping(resources.get("requests")) or GPU in as_mapping(resources.get("limits")))
 
 
 def _pod_is_gpu(pod: Mapping[str, Any]) -> bool:
@@ -99,14 +97,24 @@ def namespace_default_deny(views: list[View], config: Config) -> list[tuple[View
         if view.type.startswith("kubernetes:networking.k8s.io/") and view.type.endswith(":NetworkPolicy"):
             namespace = view.metadata().get("namespace") or "default"
             if _is_default_deny(as_mapping(view.props.get("spec")), require_egress):
-                covered.add((view.provider_type + str(view.provider_props.get("kubeconfig") or view.provider_props.get("context") or ""), str(namespace)))
+                covered.add(
+                    (
+                        view.provider_type
+                        + str(view.provider_props.get("kubeconfig") or view.provider_props.get("context") or ""),
+                        str(namespace),
+                    )
+                )
     out: list[tuple[View | None, str]] = []
     for view in views:
         if view.type != "kubernetes:core/v1:Namespace":
             continue
         name = str(view.metadata().get("name") or view.name)
-        cluster = view.provider_type + str(view.provider_props.get("kubeconfig") or view.provider_props.get("context") or "")
+        cluster = view.provider_type + str(
+            view.provider_props.get("kubeconfig") or view.provider_props.get("context") or ""
+        )
         if (cluster, name) not in covered:
             kind = "Ingress and Egress" if require_egress else "Ingress"
-            out.append((view, f"namespace {name} has no default-deny NetworkPolicy (podSelector {{}}, {kind}, no rules)"))
+            out.append(
+                (view, f"namespace {name} has no default-deny NetworkPolicy (podSelector {{}}, {kind}, no rules)")
+            )
     return out

@@ -116,11 +116,17 @@ def stack_single_jurisdiction(views: list[View], config: Config) -> list[tuple[V
             marked.append((view, jurisdiction.id))
     if not marked:
         return []
-    expected = config.stack_jurisdiction.id if config.stack_jurisdiction else Counter(j for _, j in marked).most_common(1)[0][0]
+    expected = (
+        config.stack_jurisdiction.id
+        if config.stack_jurisdiction
+        else Counter(j for _, j in marked).most_common(1)[0][0]
+    )
     out: list[tuple[View | None, str]] = []
     seen: set[tuple[str, str]] = set()
-    for view, jurisdiction in marked:
-        if jurisdiction != expected and (view.urn, jurisdiction) not in seen:
-            seen.add((view.urn, jurisdiction))
-            out.append((view, f"{view.name} belongs to jurisdiction {jurisdiction}; the rest of the stack is {expected}"))
+    for view, jurisdiction_id in marked:
+        if jurisdiction_id != expected and (view.urn, jurisdiction_id) not in seen:
+            seen.add((view.urn, jurisdiction_id))
+            out.append(
+                (view, f"{view.name} belongs to jurisdiction {jurisdiction_id}; the rest of the stack is {expected}")
+            )
     return out

@@ -45,7 +45,7 @@ class _JsonFormat:
 
     def __init__(self, module: Any) -> None:
         self._module = module
-        self.MessageToDict = _memoise(module.MessageToDict)  # noqa: N815 (the module's name)
+        self.MessageToDict = _memoise(module.MessageToDict)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
