@@ -17,7 +17,33 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+# Submodules imported here, not on first use: `infra check` warms them once before forking its stack workers.
+from pulumi_aws import cloudwatch, ec2, eks, iam
+from pulumi_kubernetes.core import v1 as core_v1
+from pulumi_kubernetes.helm import v3 as helm_v3
+from pulumi_kubernetes.meta import v1 as meta_v1
+
 TYPE_TOKEN = "hybrid-llm-infra:compute:AwsGpuInferenceCluster"
+# Resolve the SDK's lazy modules when this module is imported, not at the first registration:
+# `infra check` imports the program once and then forks a worker per stack, which share them.
+_SDK = (
+    aws.get_partition,
+    aws.get_caller_identity,
+    cloudwatch.LogGroup,
+    ec2.LaunchTemplate,
+    eks.Cluster,
+    eks.NodeGroup,
+    eks.Addon,
+    eks.AccessEntry,
+    eks.AccessPolicyAssociation,
+    eks.PodIdentityAssociation,
+    iam.Role,
+    iam.RolePolicy,
+    iam.RolePolicyAttachment,
+    k8s.Provider,
+    core_v1.Namespace,
+    helm_v3.Release,
+)
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator")
 GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
@@ -114,21 +140,21 @@ class AwsGpuInferenceClusterArgs:
 class AwsGpuInferenceCluster(pulumi.ComponentResource):
     """EKS with private endpoint, KMS-encrypted secrets and logs, access entries, system and GPU node groups."""
 
-    cluster: aws.eks.Cluster
+    cluster: eks.Cluster
     cluster_name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     """Secret: the kubeconfig (exec auth through ``aws eks get-token``)."""
     kubernetes_provider: k8s.Provider
-    log_group: aws.cloudwatch.LogGroup
-    cluster_role: aws.iam.Role
-    node_role: aws.iam.Role
-    model_reader_role: aws.iam.Role
-    system_node_group: aws.eks.NodeGroup
-    gpu_node_groups: dict[str, aws.eks.NodeGroup]
-    launch_templates: dict[str, aws.ec2.LaunchTemplate]
-    namespaces: dict[str, k8s.core.v1.Namespace]
-    device_plugin: k8s.helm.v3.Release
+    log_group: cloudwatch.LogGroup
+    cluster_role: iam.Role
+    node_role: iam.Role
+    model_reader_role: iam.Role
+    system_node_group: eks.NodeGroup
+    gpu_node_groups: dict[str, eks.NodeGroup]
+    launch_templates: dict[str, ec2.LaunchTemplate]
+    namespaces: dict[str, core_v1.Namespace]
+    device_plugin: helm_v3.Release
 
     def __init__(self, name: str, args: AwsGpuInferenceClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
@@ -140,7 +166,7 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         cluster_name = name
 
         # Created first, under the name EKS writes to, so EKS never makes its own unencrypted, unbounded group.
-        self.log_group = aws.cloudwatch.LogGroup(
+        self.log_group = cloudwatch.LogGroup(
             f"{name}-control-plane-logs",
             name=f"/aws/eks/{cluster_name}/cluster",
             kms_key_id=args.kms_key_arn,
@@ -151,29 +177,29 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         self.cluster_role, cluster_attachments = self._cluster_role()
         self.node_role, node_attachments = self._node_role()
 
-        self.cluster = aws.eks.Cluster(
+        self.cluster = eks.Cluster(
             f"{name}-eks",
             name=cluster_name,
             version=args.kubernetes_version,
             role_arn=self.cluster_role.arn,
-            vpc_config=aws.eks.ClusterVpcConfigArgs(
+            vpc_config=eks.ClusterVpcConfigArgs(
                 subnet_ids=list(args.subnet_ids),
                 endpoint_private_access=True,
                 endpoint_public_access=args.endpoint_public_access,
                 public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public_access else None,
             ),
-            access_config=aws.eks.ClusterAccessConfigArgs(
+            access_config=eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
                 # The deployer (Pulumi) must reach the API to install the device plugin; this is an access
                 # entry like any other (visible, revocable), not an aws-auth ConfigMap mapping.
                 bootstrap_cluster_creator_admin_permissions=True,
             ),
-            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
-                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=args.kms_key_arn),
+            encryption_config=eks.ClusterEncryptionConfigArgs(
+                provider=eks.ClusterEncryptionConfigProviderArgs(key_arn=args.kms_key_arn),
                 resources=["secrets"],
             ),
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
-            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            upgrade_policy=eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             tags=self._tags("eks"),
             opts=self._child(depends_on=[self.log_group, *cluster_attachments]),
         )
@@ -182,7 +208,7 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
 
         self._access_entries()
         self.system_node_group = self._system_node_group(node_attachments)
-        pod_identity_agent = aws.eks.Addon(
+        pod_identity_agent = eks.Addon(
             f"{name}-pod-identity-agent",
             cluster_name=self.cluster.name,
             addon_name="eks-pod-identity-agent",
@@ -232,15 +258,15 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
 
     def _role(
         self, suffix: str, trust: dict[str, object], managed: Sequence[str]
-    ) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
-        role = aws.iam.Role(
+    ) -> tuple[iam.Role, list[pulumi.Resource]]:
+        role = iam.Role(
             f"{self._name}-{suffix}",
             assume_role_policy=json.dumps(trust),
             tags=self._tags(suffix),
             opts=self._child(),
         )
         attachments: list[pulumi.Resource] = [
-            aws.iam.RolePolicyAttachment(
+            iam.RolePolicyAttachment(
                 f"{self._name}-{suffix}-{policy.lower().replace('_', '-')}",
                 role=role.name,
                 policy_arn=self._policy_arn(policy),
@@ -250,13 +276,13 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         ]
         return role, attachments
 
-    def _cluster_role(self) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+    def _cluster_role(self) -> tuple[iam.Role, list[pulumi.Resource]]:
         role, attachments = self._role(
             "cluster-role", service_trust("eks.amazonaws.com", tag_session=True), CLUSTER_POLICIES
         )
         # Envelope encryption of Kubernetes secrets with the stack key: only these actions, only this key.
         attachments.append(
-            aws.iam.RolePolicy(
+            iam.RolePolicy(
                 f"{self._name}-cluster-role-kms",
                 role=role.id,
                 policy=pulumi.Output.from_input(self._args.kms_key_arn).apply(
@@ -284,13 +310,13 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         )
         return role, attachments
 
-    def _node_role(self) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+    def _node_role(self) -> tuple[iam.Role, list[pulumi.Resource]]:
         return self._role("node-role", service_trust("ec2.amazonaws.com"), NODE_POLICIES)
 
     def _access_entries(self) -> None:
         admin_policy = f"arn:{self._partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
         for index, principal in enumerate(self._args.admin_principal_arns):
-            entry = aws.eks.AccessEntry(
+            entry = eks.AccessEntry(
                 f"{self._name}-admin-{index}",
                 cluster_name=self.cluster.name,
                 principal_arn=principal,
@@ -298,19 +324,19 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
                 tags=self._tags(f"admin-{index}"),
                 opts=self._child(),
             )
-            aws.eks.AccessPolicyAssociation(
+            eks.AccessPolicyAssociation(
                 f"{self._name}-admin-{index}",
                 cluster_name=self.cluster.name,
                 principal_arn=principal,
                 policy_arn=admin_policy,
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                access_scope=eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=self._child(depends_on=[entry]),
             )
 
-    def _system_node_group(self, node_attachments: list[pulumi.Resource]) -> aws.eks.NodeGroup:
+    def _system_node_group(self, node_attachments: list[pulumi.Resource]) -> eks.NodeGroup:
         spec = self._args.system_node_group
         template = self._launch_template("system", spec.disk_size_gib)
-        return aws.eks.NodeGroup(
+        return eks.NodeGroup(
             f"{self._name}-system",
             cluster_name=self.cluster.name,
             node_role_arn=self.node_role.arn,
@@ -318,13 +344,11 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             ami_type=SYSTEM_AMI_TYPE,
             instance_types=list(spec.instance_types),
             capacity_type="ON_DEMAND",
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+            scaling_config=eks.NodeGroupScalingConfigArgs(
                 min_size=spec.min_size, desired_size=spec.desired_size, max_size=spec.max_size
             ),
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=template.id, version=template.latest_version.apply(str)
-            ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            launch_template=eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
+            update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"hybrid-llm-infra/node-pool": "system"},
             tags=self._tags("system"),
             opts=self._child(depends_on=node_attachments),
@@ -332,10 +356,10 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
 
     def _gpu_node_group(
         self, group: GpuNodeGroupArgs, node_attachments: list[pulumi.Resource]
-    ) -> tuple[aws.ec2.LaunchTemplate, aws.eks.NodeGroup]:
+    ) -> tuple[ec2.LaunchTemplate, eks.NodeGroup]:
         template = self._launch_template(f"gpu-{group.name}", group.disk_size_gib)
         key, value, effect = GPU_TAINT
-        node_group = aws.eks.NodeGroup(
+        node_group = eks.NodeGroup(
             f"{self._name}-gpu-{group.name}",
             cluster_name=self.cluster.name,
             node_role_arn=self.node_role.arn,
@@ -343,14 +367,12 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             ami_type=GPU_AMI_TYPE,
             instance_types=[group.instance_type],
             capacity_type=group.capacity_type,
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+            scaling_config=eks.NodeGroupScalingConfigArgs(
                 min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size
             ),
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=template.id, version=template.latest_version.apply(str)
-            ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            taints=[aws.eks.NodeGroupTaintArgs(key=key, value=value, effect=effect)],
+            launch_template=eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
+            update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            taints=[eks.NodeGroupTaintArgs(key=key, value=value, effect=effect)],
             labels={
                 GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1],
                 "hybrid-llm-infra/node-pool": f"gpu-{group.name}",
@@ -362,23 +384,23 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         )
         return template, node_group
 
-    def _launch_template(self, suffix: str, disk_size_gib: int) -> aws.ec2.LaunchTemplate:
+    def _launch_template(self, suffix: str, disk_size_gib: int) -> ec2.LaunchTemplate:
         """IMDSv2 only with hop limit 1 (pods cannot reach node credentials), encrypted gp3 root volume."""
         instance_tags = self._tags(suffix)
-        return aws.ec2.LaunchTemplate(
+        return ec2.LaunchTemplate(
             f"{self._name}-{suffix}-lt",
             description=f"{self._name} {suffix} nodes: IMDSv2, encrypted gp3 root",
             update_default_version=True,
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+            metadata_options=ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",
                 http_put_response_hop_limit=1,
                 instance_metadata_tags="disabled",
             ),
             block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                ec2.LaunchTemplateBlockDeviceMappingArgs(
                     device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    ebs=ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
                         volume_size=disk_size_gib,
                         volume_type="gp3",
                         encrypted="true",
@@ -389,24 +411,24 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             ],
             # Instances and volumes launched by the node group get no provider default tags: tag them here.
             tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=instance_tags)
+                ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=instance_tags)
                 for kind in ("instance", "volume", "network-interface")
             ],
             tags=instance_tags,
             opts=self._child(),
         )
 
-    def _model_reader(self, pod_identity_agent: pulumi.Resource) -> aws.iam.Role:
+    def _model_reader(self, pod_identity_agent: pulumi.Resource) -> iam.Role:
         trust = pulumi.Output.from_input(self.cluster.arn).apply(
             lambda arn: json.dumps(pod_identity_trust(self._account, arn))
         )
-        role = aws.iam.Role(
+        role = iam.Role(
             f"{self._name}-model-reader",
             assume_role_policy=trust,
             tags=self._tags("model-reader"),
             opts=self._child(),
         )
-        aws.iam.RolePolicy(
+        iam.RolePolicy(
             f"{self._name}-model-reader",
             role=role.id,
             policy=pulumi.Output.all(self._args.model_bucket_arn, self._args.kms_key_arn).apply(
@@ -415,7 +437,7 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             opts=self._child(),
         )
         for reader in self._args.model_readers:
-            aws.eks.PodIdentityAssociation(
+            eks.PodIdentityAssociation(
                 f"{self._name}-model-reader-{reader.namespace}-{reader.service_account}",
                 cluster_name=self.cluster.name,
                 namespace=reader.namespace,
@@ -426,10 +448,10 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             )
         return role
 
-    def _namespace(self, namespace: str, level: str, depends_on: list[pulumi.Resource]) -> k8s.core.v1.Namespace:
-        return k8s.core.v1.Namespace(
+    def _namespace(self, namespace: str, level: str, depends_on: list[pulumi.Resource]) -> core_v1.Namespace:
+        ns = core_v1.Namespace(
             f"{self._name}-ns-{namespace}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
+            metadata=meta_v1.ObjectMetaArgs(
                 name=namespace,
                 labels={
                     **self._args.labels,
@@ -440,17 +462,28 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=depends_on),
         )
+        # Default-deny ingress for the whole namespace (policy namespace-default-deny); workloads open what they
+        # serve with their own NetworkPolicy (InferenceService does). Egress stays as the workloads set it.
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-{namespace}-default-deny-ingress",
+            metadata=meta_v1.ObjectMetaArgs(name="default-deny-ingress", namespace=namespace, labels=self._args.labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=meta_v1.LabelSelectorArgs(), policy_types=["Ingress"]
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=[ns]),
+        )
+        return ns
 
-    def _device_plugin(self) -> k8s.helm.v3.Release:
+    def _device_plugin(self) -> helm_v3.Release:
         # The plugin mounts the kubelet's device-plugin socket directory: privileged, in its own namespace.
         namespace = self._namespace("nvidia-device-plugin", "privileged", [self.system_node_group])
         key, value, _ = GPU_TAINT
-        return k8s.helm.v3.Release(
+        return helm_v3.Release(
             f"{self._name}-nvidia-device-plugin",
             name="nvidia-device-plugin",
             chart=DEVICE_PLUGIN_CHART,
             version=self._args.device_plugin_chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPO),
+            repository_opts=helm_v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPO),
             namespace=namespace.metadata.name,
             values={
                 "nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]},

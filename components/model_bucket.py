@@ -7,9 +7,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
+from pulumi_aws import s3
 
 TYPE_TOKEN = "hybrid-llm-infra:storage:ModelBucket"
+# Resolve the SDK's lazy modules when this module is imported, not at the first registration:
+# `infra check` imports the program once and then forks a worker per stack, which share them.
+_SDK = (
+    s3.Bucket,
+    s3.BucketPublicAccessBlock,
+    s3.BucketOwnershipControls,
+    s3.BucketServerSideEncryptionConfiguration,
+    s3.BucketVersioning,
+    s3.BucketLifecycleConfiguration,
+    s3.BucketPolicy,
+)
 
 
 @dataclass(frozen=True)
@@ -29,21 +40,21 @@ class ModelBucketArgs:
 class ModelBucket(pulumi.ComponentResource):
     """S3 bucket for model weights. There is deliberately no replication configuration: weights stay in-region."""
 
-    bucket: aws.s3.Bucket
+    bucket: s3.Bucket
     bucket_name: pulumi.Output[str]
     arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.bucket = aws.s3.Bucket(
+        self.bucket = s3.Bucket(
             f"{name}-bucket",
             bucket=args.bucket_name,
             force_destroy=False,
             tags={**args.tags, "Name": args.bucket_name},
             opts=child,
         )
-        blocks = aws.s3.BucketPublicAccessBlock(
+        blocks = s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
             bucket=self.bucket.id,
             block_public_acls=True,
@@ -52,18 +63,18 @@ class ModelBucket(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child,
         )
-        aws.s3.BucketOwnershipControls(
+        s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            rule=s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             opts=child,
         )
-        aws.s3.BucketServerSideEncryptionConfiguration(
+        s3.BucketServerSideEncryptionConfiguration(
             f"{name}-sse",
             bucket=self.bucket.id,
             rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                         sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
                     ),
                     bucket_key_enabled=True,
@@ -71,24 +82,24 @@ class ModelBucket(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        versioning = aws.s3.BucketVersioning(
+        versioning = s3.BucketVersioning(
             f"{name}-versioning",
             bucket=self.bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            versioning_configuration=s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=child,
         )
-        aws.s3.BucketLifecycleConfiguration(
+        s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=self.bucket.id,
             rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                s3.BucketLifecycleConfigurationRuleArgs(
                     id="expire-noncurrent-versions",
                     status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    noncurrent_version_expiration=s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                         noncurrent_days=args.noncurrent_version_expiration_days
                     ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    abort_incomplete_multipart_upload=s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                         days_after_initiation=args.abort_incomplete_upload_days
                     ),
                 )
@@ -96,7 +107,7 @@ class ModelBucket(pulumi.ComponentResource):
             # Lifecycle rules on a versioned bucket act on versions: enable versioning first.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
-        aws.s3.BucketPolicy(
+        s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
             policy=self.bucket.arn.apply(tls_only_policy),

@@ -6,9 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
+from pulumi_aws import ec2
 
 TYPE_TOKEN = "hybrid-llm-infra:network:VpcEndpoints"
+# Resolve the SDK's lazy modules when this module is imported, not at the first registration:
+# `infra check` imports the program once and then forks a worker per stack, which share them.
+_SDK = (ec2.VpcEndpoint, ec2.SecurityGroup)
 
 # Interface endpoints an EKS cluster with private nodes needs: image pulls (ECR api + dkr, whose layers
 # come from S3 through the gateway endpoint), STS for IAM roles, CloudWatch Logs, EKS Pod Identity (eks-auth).
@@ -34,14 +37,14 @@ class VpcEndpointsArgs:
 class VpcEndpoints(pulumi.ComponentResource):
     """An S3 gateway endpoint and private-DNS interface endpoints behind a 443-from-the-VPC security group."""
 
-    security_group: aws.ec2.SecurityGroup
-    s3_gateway: aws.ec2.VpcEndpoint
-    interfaces: dict[str, aws.ec2.VpcEndpoint]
+    security_group: ec2.SecurityGroup
+    s3_gateway: ec2.VpcEndpoint
+    interfaces: dict[str, ec2.VpcEndpoint]
 
     def __init__(self, name: str, args: VpcEndpointsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.s3_gateway = aws.ec2.VpcEndpoint(
+        self.s3_gateway = ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=args.vpc_id,
             service_name=f"com.amazonaws.{args.region}.s3",
@@ -50,12 +53,12 @@ class VpcEndpoints(pulumi.ComponentResource):
             tags={**args.tags, "Name": f"{name}-s3"},
             opts=child,
         )
-        self.security_group = aws.ec2.SecurityGroup(
+        self.security_group = ec2.SecurityGroup(
             f"{name}-sg",
             description="HTTPS from the VPC to interface endpoints",
             vpc_id=args.vpc_id,
             ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
+                ec2.SecurityGroupIngressArgs(
                     description="HTTPS from the VPC",
                     protocol="tcp",
                     from_port=443,
@@ -70,7 +73,7 @@ class VpcEndpoints(pulumi.ComponentResource):
         self.interfaces = {}
         for service in args.interface_services:
             suffix = service.replace(".", "-")
-            self.interfaces[service] = aws.ec2.VpcEndpoint(
+            self.interfaces[service] = ec2.VpcEndpoint(
                 f"{name}-{suffix}",
                 vpc_id=args.vpc_id,
                 service_name=f"com.amazonaws.{args.region}.{service}",

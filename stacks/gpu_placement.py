@@ -11,8 +11,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import pulumi_aws as aws
+from pulumi_aws import ec2
 
 from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
+
+# Resolved at import, not at the first call (see components/aws_gpu_cluster.py).
+_SDK = (aws.get_availability_zones, ec2.get_instance_type_offerings)
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,9 @@ def region_zones(region: str) -> list[RegionZone]:
 
 def offered_zones(region: str, instance_type: str) -> set[str]:
     """Names of the zones of ``region`` that offer ``instance_type``."""
-    result = aws.ec2.get_instance_type_offerings(
+    result = ec2.get_instance_type_offerings(
         location_type="availability-zone",
-        filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[instance_type])],
+        filters=[ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=[instance_type])],
         region=region,
     )
     return {loc for loc, t in zip(result.locations, result.instance_types, strict=True) if t == instance_type}
