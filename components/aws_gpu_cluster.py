@@ -476,6 +476,8 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
 
     def _device_plugin(self) -> helm_v3.Release:
         # The plugin mounts the kubelet's device-plugin socket directory: privileged, in its own namespace.
+        # The chart (0.17) has no value for extra pod labels: its pods carry the chart's labels, and the
+        # residency labels are on their namespace.
         namespace = self._namespace("nvidia-device-plugin", "privileged", [self.system_node_group])
         key, value, _ = GPU_TAINT
         return helm_v3.Release(
@@ -488,7 +490,6 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             values={
                 "nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]},
                 "tolerations": [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
-                "podLabels": dict(self._args.labels),
             },
             atomic=True,
             opts=pulumi.ResourceOptions(
