@@ -22,6 +22,10 @@ DEFAULT_GPU_TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
 DEFAULT_GPU_NODE_LABELS: Mapping[str, str] = {"nvidia.com/gpu.present": "true"}
 
 
+# Never reachable through the public-HTTPS egress rule: the cluster's own and peered networks.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10")
+
+
 @dataclass(frozen=True)
 class ObjectStoreModel:
     """Weights under an ``s3://`` URI, streamed by vLLM (``--load-format runai_streamer``)."""
@@ -31,6 +35,11 @@ class ObjectStoreModel:
     """S3-compatible endpoint (on-prem); None for AWS S3."""
     credentials_secret: str | None = None
     """Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, loaded as env; None when the pod identity grants access."""
+    region: str | None = None
+    """Signing region of the bucket; without it requests are signed for us-east-1 and a regional bucket refuses them."""
+    public_https_egress: bool = False
+    """Allow HTTPS to public addresses: AWS S3 has no fixed address range a NetworkPolicy could name (the S3
+    gateway endpoint routes by prefix list), so on EKS the pods need it to stream weights. Keep it off on-prem."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +292,8 @@ def _env(args: InferenceServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
     if isinstance(args.model, ObjectStoreModel) and args.model.endpoint:
         env["AWS_ENDPOINT_URL"] = args.model.endpoint
         env["RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING"] = "0"
+    if isinstance(args.model, ObjectStoreModel) and args.model.region:
+        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = args.model.region
     result = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()]
     if args.api_key_secret:
         result.append(
@@ -440,6 +451,17 @@ def network_policy_spec(
             ],
         )
     ]
+    if isinstance(args.model, ObjectStoreModel) and args.model.public_https_egress:
+        egress.append(
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        ip_block=k8s.networking.v1.IPBlockArgs(cidr="0.0.0.0/0", except_=list(PRIVATE_RANGES))
+                    )
+                ],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)],
+            )
+        )
     for cidr, port in args.egress:
         egress.append(
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(

@@ -208,6 +208,8 @@ def _inference_service(
             model=ObjectStoreModel(
                 uri=f"s3://{bucket_name}/{model.model_source.prefix}",
                 endpoint=f"https://s3.{config.aws_region}.amazonaws.com",
+                region=config.aws_region,
+                public_https_egress=True,
             ),
             client_namespaces=model.client_namespaces,
             labels=labels,

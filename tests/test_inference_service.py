@@ -191,3 +191,53 @@ def test_args_reject_impossible_values(overrides: dict[str, Any], message: str) 
     }
     with pytest.raises(ValueError, match=message):
         InferenceServiceArgs(**{**base, **overrides})
+
+
+def test_aws_object_store_model_signs_for_its_region_and_may_reach_s3_over_https(mock_stack) -> None:
+    """On EKS the weights stream from S3, which no NetworkPolicy CIDR can name: HTTPS to public addresses only."""
+    from components.inference_service import (
+        PRIVATE_RANGES,
+        InferenceService,
+        InferenceServiceArgs,
+        ObjectStoreModel,
+    )
+
+    InferenceService(
+        "llm",
+        InferenceServiceArgs(
+            namespace="inference",
+            served_model_name="m",
+            model=ObjectStoreModel(
+                uri="s3://b/m",
+                endpoint="https://s3.me-central-1.amazonaws.com",
+                region="me-central-1",
+                public_https_egress=True,
+            ),
+            client_namespaces=["gateway"],
+        ),
+    )
+    (deployment,) = mock_stack.of_type("kubernetes:apps/v1:Deployment")
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "me-central-1"
+    (policy,) = mock_stack.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    public = [r for r in policy.inputs["spec"]["egress"] if r["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+    assert len(public) == 1
+    assert public[0]["to"][0]["ipBlock"]["except"] == list(PRIVATE_RANGES)
+    assert public[0]["ports"] == [{"protocol": "TCP", "port": 443}]
+
+
+def test_onprem_object_store_model_gets_no_public_egress(mock_stack) -> None:
+    from components.inference_service import InferenceService, InferenceServiceArgs, ObjectStoreModel
+
+    InferenceService(
+        "llm",
+        InferenceServiceArgs(
+            namespace="inference",
+            served_model_name="m",
+            model=ObjectStoreModel(uri="s3://b/m", endpoint="https://minio.onprem:9000"),
+            client_namespaces=["gateway"],
+        ),
+    )
+    (policy,) = mock_stack.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert not [r for r in policy.inputs["spec"]["egress"] if r["to"][0].get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
