@@ -53,10 +53,11 @@ def _check(args: argparse.Namespace) -> int:
     for extra in sorted(set(order) - set(requested)):
         print(f"infra: also running {extra}: a requested stack references it", file=sys.stderr)
     print(f"infra: checking {', '.join(order)} under Pulumi's mock engine", file=sys.stderr)
-    # The pack boots on a thread while the stacks run (one pack process for the whole check).
-    session = None if args.no_policy else PackSession().start()
+    # One pack process for the whole check; it boots on a thread while the stacks run, started
+    # only once the stack workers are forked (forking under live gRPC threads is unsafe).
+    session = None if args.no_policy else PackSession()
     try:
-        runs = run_in_order(project, files, graph)
+        runs = run_in_order(project, files, graph, on_workers_ready=session.start if session else None)
         doc = inventory([runs[name] for name in order])
         results = {}
         policies: list[str] = []

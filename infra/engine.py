@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import runpy
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -146,17 +146,21 @@ def run_in_order(
     dependencies: Mapping[str, Sequence[str]],
     *,
     parallel: bool = True,
+    on_workers_ready: Callable[[], object] | None = None,
 ) -> dict[str, StackRun]:
     """Run stacks so that each runs after the stacks it references, handing it their exports.
 
     With ``parallel`` (and fork available), independent stacks run side by side in forked
     workers after the program's imports are warmed once in this process: importing the
-    providers' SDKs costs more than running a stack.
+    providers' SDKs costs more than running a stack. ``on_workers_ready`` runs once no more
+    processes will be forked, so a caller can start threads (gRPC) without forking under them.
     """
     by_name = {s.name: s for s in stacks}
     runs: dict[str, StackRun] = {}
     references: dict[str, StackOutputs] = {}
     if not parallel or len(by_name) == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if on_workers_ready is not None:
+            on_workers_ready()
         for name in TopologicalSorter({n: list(dependencies.get(n, [])) for n in by_name}).static_order():
             runs[name] = run_stack(project, by_name[name], references)
             if runs[name].ok:
@@ -172,6 +176,10 @@ def run_in_order(
         while sorter.is_active():
             for name in sorter.get_ready():
                 running[pool.submit(run_stack, project, by_name[name], dict(references))] = name
+            # With fork, the first submit launched every worker: from here on nothing forks.
+            if on_workers_ready is not None:
+                on_workers_ready()
+                on_workers_ready = None
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 name = running.pop(future)

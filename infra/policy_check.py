@@ -67,13 +67,16 @@ class PackSession:
         return self
 
     def ready(self) -> PolicyPackProcess:
+        if self._thread.ident is None:  # nobody started it yet: boot now
+            self.start()
         self._thread.join()
         if self.error is not None:
             raise self.error
         return self.pack
 
     def close(self) -> None:
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
         self.pack.close()
 
 
