@@ -431,26 +431,29 @@ def pod_spec(name: str, args: InferenceServiceArgs) -> k8s.core.v1.PodSpecArgs:
     )
 
 
+def dns_egress_rule() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Egress to the cluster DNS (kube-dns in kube-system) only: what every default-deny namespace still needs."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                ),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
+            )
+        ],
+        ports=[
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
+        ],
+    )
+
+
 def network_policy_spec(
     selector: Mapping[str, str], args: InferenceServiceArgs
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """Ingress only from the client namespaces on the API port; egress only to DNS and the configured destinations."""
-    egress = [
-        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-            to=[
-                k8s.networking.v1.NetworkPolicyPeerArgs(
-                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                        match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                    ),
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}),
-                )
-            ],
-            ports=[
-                k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
-                k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
-            ],
-        )
-    ]
+    egress = [dns_egress_rule()]
     if isinstance(args.model, ObjectStoreModel) and args.model.public_https_egress:
         egress.append(
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(

@@ -6,22 +6,10 @@ import ipaddress
 from collections.abc import Iterable
 from itertools import combinations
 
+from components.vpn.swanctl import AWS_RESERVED_INSIDE_CIDRS
 from stackconfig.errors import Problem
 from stackconfig.models import PROJECT, AddressPlan
 
-# AWS refuses these /30s as tunnel inside CIDRs (documented in the VPN user guide).
-AWS_RESERVED_INSIDE_CIDRS = tuple(
-    ipaddress.IPv4Network(c)
-    for c in (
-        "169.254.0.0/30",
-        "169.254.1.0/30",
-        "169.254.2.0/30",
-        "169.254.3.0/30",
-        "169.254.4.0/30",
-        "169.254.5.0/30",
-        "169.254.169.252/30",
-    )
-)
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
 
 

@@ -12,14 +12,13 @@ from a ``modelSource`` chosen by ``kind``:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from residency import CLASSIFICATIONS
+from stackconfig.types import Cidr, Classification, DnsLabel
 
 # Self-contained (pydantic + stdlib + residency): stackconfig/models.py imports this module at its top,
 # so it must not import stackconfig.models back.
@@ -64,29 +63,6 @@ def _s3_uri(value: str) -> str:
     return value
 
 
-def _dns_label(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
-        raise ValueError("must be a DNS label: lowercase letters, digits and '-', at most 63 characters")
-    return value
-
-
-def _cidr(value: str) -> str:
-    try:
-        network = ipaddress.IPv4Network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"not an IPv4 CIDR block with host bits zero (e.g. 10.10.5.0/24): {exc}") from None
-    return str(network)
-
-
-def _classification(value: str) -> str:
-    if value not in CLASSIFICATIONS:
-        raise ValueError(f"allowed: {', '.join(CLASSIFICATIONS)}")
-    return value
-
-
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-Cidr = Annotated[str, AfterValidator(_cidr)]
-Classification = Annotated[str, AfterValidator(_classification)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 Image = Annotated[str, AfterValidator(_image)]

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from residency import CLASSIFICATIONS, JURISDICTIONS
+from residency import JURISDICTIONS
 from stackconfig.aws_cluster import (
     AwsInferenceServiceConfig,
     EksConfig,
@@ -24,6 +24,7 @@ from stackconfig.aws_cluster import (
 )
 from stackconfig.inference import InferenceServiceConfig
 from stackconfig.onprem_cluster import ContainerDefaults, GpuOperatorConfig, NamespaceQuota, PriorityClassesConfig
+from stackconfig.types import Cidr, Classification, DnsLabel
 from stackconfig.vpn import OnPremVpnGatewayConfig, VpnConfig
 
 PROJECT = "hybrid-llm-infra"
@@ -55,16 +56,6 @@ LOG_RETENTION_DAYS = (
 )
 
 
-def _cidr(value: str) -> str:
-    try:
-        network = ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"not a CIDR block with host bits zero (e.g. 10.20.0.0/16): {exc}") from None
-    if network.version != 4:
-        raise ValueError("only IPv4 CIDR blocks are supported")
-    return str(network)
-
-
 def _public_ipv4(value: str) -> str:
     try:
         address = ipaddress.IPv4Address(value)
@@ -76,31 +67,14 @@ def _public_ipv4(value: str) -> str:
     return str(address)
 
 
-def _classification(value: str) -> str:
-    if value not in CLASSIFICATIONS:
-        raise ValueError(f"allowed: {', '.join(CLASSIFICATIONS)}")
-    return value
-
-
 def _retention(value: int) -> int:
     if value not in LOG_RETENTION_DAYS:
         raise ValueError(f"CloudWatch Logs allows only {', '.join(map(str, LOG_RETENTION_DAYS))}")
     return value
 
 
-def _dns_label(value: str) -> str:
-    import re
-
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
-        raise ValueError("must be a DNS label: lowercase letters, digits and '-', at most 63 characters")
-    return value
-
-
-Cidr = Annotated[str, AfterValidator(_cidr)]
 PublicIPv4 = Annotated[str, AfterValidator(_public_ipv4)]
-Classification = Annotated[str, AfterValidator(_classification)]
 RetentionDays = Annotated[int, AfterValidator(_retention)]
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 JurisdictionId = Literal["EU", "UAE"]
 assert set(JURISDICTIONS) == {"EU", "UAE"}, "keep JurisdictionId in step with residency.JURISDICTIONS"
 

@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import Field
 
 from stackconfig.errors import Problem
-from stackconfig.inference import DnsLabel, InferenceServiceConfig, Quantity, _Model
+from stackconfig.inference import InferenceServiceConfig, Quantity, _Model
+from stackconfig.types import DnsLabel
 
 GPU_OPERATOR_REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
 GPU_OPERATOR_VERSION = "v25.3.4"
