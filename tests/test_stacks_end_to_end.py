@@ -66,7 +66,9 @@ def test_every_taggable_aws_resource_carries_the_residency_tags(stack: str) -> N
 def test_every_kubernetes_object_carries_the_residency_labels() -> None:
     run = shipped_runs()["onprem"]
     # A Helm release is not a Kubernetes object (no metadata); its namespace carries the labels.
-    objects = [r for r in run.resources if r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:helm")]
+    objects = [
+        r for r in run.resources if r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:helm")
+    ]
     assert objects
     for obj in objects:
         labels = obj.inputs["metadata"]["labels"]
