@@ -427,6 +427,9 @@ def test_every_renderer_reads_the_audit_report(planted: Planted) -> None:
     assert Counter(
         (r["ruleId"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]) for r in results
     ) == Counter((c, a) for c, a, _ in expected.elements())
+    # the not-scanned notes travel as tool execution notifications (test_audit_exemptions.py tests the shape)
+    notes = [n["message"]["text"] for n in sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]]
+    assert notes == [f"[{s.name}] not scanned: {note}" for s in report.scopes for note in s.not_scanned] != []
     schema = SHARED_SCHEMAS / "sarif-2.1.0.schema.json"
     if not schema.is_file():
         pytest.skip("../shared/schemas is absent in this clone")

@@ -30,6 +30,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     audit.add_argument("--workers", type=int, default=8, help="regions scanned at once (default 8)")
     audit.add_argument(
+        "--today",
+        metavar="YYYY-MM-DD",
+        help="judge policy-exemption tags as of this date (default: $INFRA_POLICY_TODAY, else today)",
+    )
+    audit.add_argument(
         "--print-iam-policy", action="store_true", help="print the read-only IAM policy the audit needs and exit"
     )
 
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print("infra audit: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
 
-    from infra.audit.scan import AuditCredentialsError, AuditUsageError, run_audit
+    from infra.audit.scan import AuditCredentialsError, AuditUsageError, audit_today, run_audit
     from infra.render.markdown import render_markdown
     from infra.render.report_json import render_report_json
     from infra.render.sarif import render_sarif
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        report = run_audit(regions=args.regions, workers=args.workers)
+        report = run_audit(regions=args.regions, workers=args.workers, today=audit_today(args.today))
     except AuditCredentialsError as exc:
         print(f"infra audit: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -71,12 +76,13 @@ def run(args: argparse.Namespace) -> int:
         args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-    findings = [f for s in report.scopes for f in s.findings if f.status == "fail"]
+    findings = [f for s in report.scopes for f in s.findings if f.status == "fail"]  # exempt ones do not count
+    exempt = sum(1 for s in report.scopes for f in s.findings if f.status == "exempt")
     gaps = sum(len(s.not_scanned) for s in report.scopes)
     scanned = sum(1 for s in report.scopes if s.name != "global")
     print(
         f"infra audit: {scanned} region(s), {sum(len(s.checked) for s in report.scopes)} resource(s) checked, "
-        f"{len(findings)} finding(s), {gaps} not-scanned note(s) in {time.monotonic() - started:.1f}s",
+        f"{len(findings)} finding(s), {exempt} exempt, {gaps} not-scanned note(s) in {time.monotonic() - started:.1f}s",
         file=sys.stderr,
     )
     return EXIT_FINDINGS if findings else EXIT_OK

@@ -6,7 +6,8 @@ Nothing here calls AWS, so every rule can be tested on a plain dict (or a stubbe
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from infra.report import Finding
@@ -19,6 +20,7 @@ from residency import (
     jurisdiction_for_region,
 )
 from residency.controls import Citation, control
+from residency.exemptions import Exemption, aws_exemptions, exempt_message, has_exemption_key
 
 GLOBAL = "global"
 """The scope of resources that live in no region (IAM, CloudFront, Route 53 ...)."""
@@ -189,3 +191,33 @@ def vpn_tunnel_finding(vpn_arn: str, region: str, telemetry: Iterable[Mapping[st
         for t in down
     )
     return finding("vpn-tunnel-up", vpn_arn, region, f"{len(down)} tunnel(s) DOWN: {tunnels}.")
+
+
+# --- exemptions: the policy pack's semantics (policies/rules/base.py), through the same parser -------------------
+
+
+def waiver_note(exemption: Exemption) -> str:
+    """Why an exemption that is not valid waives nothing; worded as the pack words it (a test pins the two)."""
+    if exemption.state == "expired":
+        return f"exemption expired on {exemption.expires} ({exemption.reason}), so it waives nothing: "
+    return f"exemption ignored, {exemption.describe()}: "
+
+
+def apply_exemption(found: Finding, tags: Mapping[str, Any] | None, today: date) -> Finding:
+    """The finding as the resource's ``policy-exemption:<control>`` tag leaves it.
+
+    Valid (last day >= ``today``): status ``exempt``, ``exempt_reason`` ``until <date>: <reason>`` and the
+    message ``EXEMPT until <date>: <reason>; <control>: <finding>`` (``residency.exemptions.exempt_message``).
+    Expired or malformed: still a failure, and the message says why the exemption waives nothing. No tag, or
+    tags that could not be read (``None``; the scope's not_scanned says why): unchanged.
+    """
+    if not tags or not has_exemption_key(tags):
+        return found
+    exemption = aws_exemptions(tags, today).get(found.control)
+    if exemption is None:
+        return found
+    if exemption.active:
+        return replace(
+            found, status="exempt", message=exempt_message(exemption, found.message), exempt_reason=exemption.describe()
+        )
+    return replace(found, message=waiver_note(exemption) + found.message)

@@ -7,10 +7,12 @@ by botocore's standard retry mode; every list call that has a paginator is pagin
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,6 +33,8 @@ from infra.audit.rules import GLOBAL, Resource
 from infra.report import Finding, Report, Scope
 
 TOOL = "infra audit"
+TODAY_ENV = "INFRA_POLICY_TODAY"
+"""The date exemptions are judged on, as ``infra check`` passes it to the policy pack (tests pin it)."""
 DEFAULT_REGION = "us-east-1"
 MAX_ATTEMPTS = 10
 PROBE_MAX_ATTEMPTS = 1
@@ -48,7 +52,7 @@ class AuditCredentialsError(Exception):
 
 
 class AuditUsageError(Exception):
-    """A bad --regions value: exit 2."""
+    """A bad --regions or --today (or $INFRA_POLICY_TODAY) value: exit 2."""
 
 
 def retry_config(max_attempts: int = MAX_ATTEMPTS) -> Config:
@@ -129,11 +133,27 @@ def _guard(scope: Scope, label: str, fn: Callable[[], T]) -> T | None:
     return None
 
 
+def audit_today(text: str | None = None) -> date:
+    """``text`` (YYYY-MM-DD), else ``$INFRA_POLICY_TODAY``, else the real date: the pack's rule."""
+    value = text if text else os.environ.get(TODAY_ENV, "")
+    if not value:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        source = "--today" if text else f"${TODAY_ENV}"
+        raise AuditUsageError(f"{source}={value!r} is not a YYYY-MM-DD date") from None
+
+
 def run_audit(
     session: boto3.session.Session | None = None,
     regions: list[str] | None = None,
     workers: int = 8,
+    today: date | None = None,
 ) -> Report:
+    """Scan, then judge each finding against its resource's ``policy-exemption:<control>`` tag as of ``today``
+    (default :func:`audit_today`)."""
+    today = today or audit_today()
     session = session or boto3.session.Session()
     api = Api(session)
     account, partition = _identity(api)
@@ -175,6 +195,11 @@ def run_audit(
         for arn in sorted(resources):
             scope.checked.append(arn)
             scope.findings[:0] = rules.tag_findings(resources[arn])
+        # every finding's location is the ARN of a resource of its own scope
+        scope.findings = [
+            rules.apply_exemption(f, resources[f.location].tags if f.location in resources else None, today)
+            for f in scope.findings
+        ]
         scopes.append(scope)
     return Report(tool=TOOL, scopes=scopes)
 

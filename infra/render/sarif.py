@@ -1,4 +1,9 @@
-"""SARIF 2.1.0 for GitHub code scanning: one rule per control, remediation as help text."""
+"""SARIF 2.1.0 for GitHub code scanning: one rule per control, remediation as help text.
+
+Coverage gaps (a scope's ``not_scanned``, e.g. the audit's AccessDenied regions) are not results: they go in
+``runs[0].invocations[0].toolExecutionNotifications`` at level ``warning``, with ``executionSuccessful: true``
+(the scan finished; it could not see everything). A report without gaps has no ``invocations``.
+"""
 
 from __future__ import annotations
 
@@ -33,24 +38,41 @@ def render_sarif(report: Report) -> str:
     results = [
         _result(f, index) for scope in report.scopes for f in sorted(scope.findings, key=sort_key) if f.control in index
     ]
-    doc = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": report.tool,
-                        "version": version("hybrid-llm-infra"),
-                        "informationUri": "https://www.pulumi.com/docs/iac/using-pulumi/crossguard/",
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-            }
-        ],
+    driver: dict[str, object] = {
+        "name": report.tool,
+        "version": version("hybrid-llm-infra"),
+        "informationUri": "https://www.pulumi.com/docs/iac/using-pulumi/crossguard/",
+        "rules": rules,
     }
+    run: dict[str, object] = {"tool": {"driver": driver}, "results": results}
+    notes = [_not_scanned(scope.name, note) for scope in report.scopes for note in scope.not_scanned]
+    if notes:
+        driver["notifications"] = [_NOT_SCANNED]
+        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": notes}]
+    doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(doc, indent=2) + "\n"
+
+
+_NOT_SCANNED = {
+    "id": "not-scanned",
+    "name": "NotScanned",
+    "shortDescription": {"text": "Not scanned: coverage gap"},
+    "fullDescription": {
+        "text": "A region, service or resource could not be examined (not enabled, AccessDenied, not available, "
+        "or the answer lacked what the check needs). Absence of results there is not a pass."
+    },
+    "defaultConfiguration": {"level": "warning"},
+}
+
+
+def _not_scanned(scope: str, note: str) -> dict[str, object]:
+    """One coverage gap as a SARIF notification (section 3.58): what was not examined, in which scope, why."""
+    return {
+        "level": "warning",
+        "message": {"text": f"[{scope}] not scanned: {note}"},
+        "descriptor": {"id": "not-scanned", "index": 0},
+        "properties": {"scope": scope},
+    }
 
 
 def _result(finding: Finding, index: dict[str, int]) -> dict[str, object]:
