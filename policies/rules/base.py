@@ -13,8 +13,9 @@ or malformed exemption waives nothing: the control's own policy reports the prob
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -60,15 +61,23 @@ def _parse_date(text: str) -> date:
     return date.fromisoformat(text) if text else date.today()
 
 
+@lru_cache(maxsize=64)
+def _common(
+    today: str, stack: str, onprem: str, region: str
+) -> tuple[date, Jurisdiction | None, Jurisdiction | None, str]:
+    """The parsed common keys (one ``Config`` per policy per resource is built from them)."""
+    return _parse_date(today), JURISDICTIONS.get(stack), JURISDICTIONS.get(onprem), region
+
+
 def config_of(raw: Mapping[str, Any] | None) -> Config:
     raw = raw or {}
-    return Config(
-        raw=raw,
-        today=_parse_date(str(raw.get("today") or "")),
-        stack_jurisdiction=JURISDICTIONS.get(str(raw.get("stackJurisdiction") or "")),
-        onprem_jurisdiction=JURISDICTIONS.get(str(raw.get("onpremJurisdiction") or "EU")),
-        default_region=str(raw.get("defaultAwsRegion") or ""),
+    today, stack, onprem, region = _common(
+        str(raw.get("today") or ""),
+        str(raw.get("stackJurisdiction") or ""),
+        str(raw.get("onpremJurisdiction") or "EU"),
+        str(raw.get("defaultAwsRegion") or ""),
     )
+    return Config(raw=raw, today=today, stack_jurisdiction=stack, onprem_jurisdiction=onprem, default_region=region)
 
 
 # --- the resource view ----------------------------------------------------------------------------------------
@@ -117,7 +126,11 @@ def as_list(value: Any) -> Sequence[Any]:
 
 @dataclass
 class View:
-    """One resource as the rules see it: type, inputs (or outputs), and where it runs."""
+    """One resource as the rules see it: type, inputs (or outputs), and where it runs.
+
+    Treat it as read-only: the pack's rules share one view of a resource between its policies (see
+    :func:`_resource_view`), so what it derives from its inputs (tags, labels, markers) is computed once.
+    """
 
     type: str
     props: Mapping[str, Any]
@@ -127,14 +140,13 @@ class View:
     provider_props: Mapping[str, Any]
     dependencies: frozenset[str] = frozenset()
     """URNs this resource depends on (stack policies only)."""
+    is_aws: bool = field(init=False, repr=False, compare=False)
+    is_k8s: bool = field(init=False, repr=False, compare=False)
+    _markers: Mapping[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
-    @property
-    def is_aws(self) -> bool:
-        return self.type.startswith("aws:")
-
-    @property
-    def is_k8s(self) -> bool:
-        return is_kubernetes_object(self.type)
+    def __post_init__(self) -> None:
+        self.is_aws = self.type.startswith("aws:")
+        self.is_k8s = is_kubernetes_object(self.type)
 
     def tags(self) -> dict[str, Any]:
         """AWS tags with the provider's default tags underneath (they count as tags)."""
@@ -155,11 +167,10 @@ class View:
 
     def residency_markers(self) -> Mapping[str, Any]:
         """Tags (AWS) or labels (Kubernetes): where data-residency and data-classification are read."""
-        if self.is_aws:
-            return self.tags()
-        if self.is_k8s:
-            return self.labels()
-        return {}
+        markers = self._markers
+        if markers is None:
+            markers = self._markers = self.tags() if self.is_aws else self.labels() if self.is_k8s else {}
+        return markers
 
     def aws_region(self, config: Config) -> str:
         if self.provider_type == "pulumi:providers:aws":
@@ -218,6 +229,43 @@ def view_of(resource: Any) -> View:
         provider_props=provider.props if provider is not None else {},
         dependencies=frozenset(d.urn for d in getattr(resource, "dependencies", None) or ()),
     )
+
+
+class _LastView(threading.local):
+    """The view of the resource this thread is analysing (one ``Analyze`` request at a time per thread)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] = ()
+        self.view: View | None = None
+
+
+_LAST_VIEW = _LastView()
+
+
+def _resource_view(args: ResourceValidationArgs) -> View:
+    """``view_of(args)``, shared by the policies that look at the same resource in one ``Analyze`` call.
+
+    The SDK hands each policy its own ``ResourceValidationArgs`` but, with ``sdk_cache`` installed, the very
+    same props and provider objects; a view is reused only when those are identical (held here, so their
+    identity cannot be recycled) and the resource's type, URN and name are equal.  Without ``sdk_cache``
+    nothing is shared and every policy builds its own view, as before.
+    """
+    memo = _LAST_VIEW
+    key = memo.key
+    if (
+        key
+        and key[0] is args.props
+        and key[1] is args.provider
+        and key[2] == args.urn
+        and key[3] == args.resource_type
+        and key[4] == args.name
+        and memo.view is not None
+    ):
+        return memo.view
+    view = view_of(args)
+    memo.key = (args.props, args.provider, args.urn, args.resource_type, args.name)
+    memo.view = view
+    return view
 
 
 # --- policies from checks -------------------------------------------------------------------------------------
@@ -279,7 +327,7 @@ def resource_policy(control_id: str, types: tuple[str, ...] | None = None) -> Ca
         def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
             if types is not None and not args.resource_type.startswith(types):
                 return
-            view = view_of(args)
+            view = _resource_view(args)
             config = config_of(args.get_config())
             problems = check(view, config)
             if not problems:
