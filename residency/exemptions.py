@@ -40,6 +40,14 @@ class Exemption:
     def active(self) -> bool:
         return self.state == "valid"
 
+    def waiver_note(self) -> str:
+        """The prefix of a violation this exemption does not waive (empty when it is valid)."""
+        if self.state == "valid":
+            return ""
+        if self.state == "expired":
+            return f"exemption expired on {self.expires} ({self.reason}), so it waives nothing: "
+        return f"exemption ignored, {self.describe()}: "
+
     def describe(self) -> str:
         """One line for a report: why the exemption does (or does not) waive the control."""
         if self.state == "valid":

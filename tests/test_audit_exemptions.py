@@ -151,11 +151,13 @@ def test_a_bad_today_is_bad_usage(account: Account, capsys: pytest.CaptureFixtur
 
 
 def test_the_wording_is_the_packs() -> None:
-    """The audit cannot import the pack (pulumi_policy, gRPC); its note must still read as the pack's does."""
+    """Pack and audit word an unwaived exemption with the one method of residency.exemptions."""
     for value in (EXPIRED, MALFORMED, "2026-02-30 no such day"):
         exemption = parse_exemption(SSE, value, TODAY)
         assert not exemption.active
-        assert rules.waiver_note(exemption) == _waiver_note(exemption)
+        assert _waiver_note(exemption) == exemption.waiver_note() != ""
+    assert parse_exemption(SSE, EXPIRED, TODAY).waiver_note().startswith("exemption expired on ")
+    assert parse_exemption(SSE, MALFORMED, TODAY).waiver_note().startswith("exemption ignored, malformed")
     finding = rules.finding(SSE, "arn:aws:s3:::b", "eu-central-1", "default encryption is not SSE-KMS.")
     assert rules.apply_exemption(finding, None, TODAY) is finding  # tags unreadable: nothing is waived
     assert rules.apply_exemption(finding, EU_TAGS, TODAY) is finding

@@ -20,7 +20,7 @@ from residency import (
     jurisdiction_for_region,
 )
 from residency.controls import Citation, control
-from residency.exemptions import Exemption, aws_exemptions, exempt_message, has_exemption_key
+from residency.exemptions import aws_exemptions, exempt_message, has_exemption_key
 
 GLOBAL = "global"
 """The scope of resources that live in no region (IAM, CloudFront, Route 53 ...)."""
@@ -196,13 +196,6 @@ def vpn_tunnel_finding(vpn_arn: str, region: str, telemetry: Iterable[Mapping[st
 # --- exemptions: the policy pack's semantics (policies/rules/base.py), through the same parser -------------------
 
 
-def waiver_note(exemption: Exemption) -> str:
-    """Why an exemption that is not valid waives nothing; worded as the pack words it (a test pins the two)."""
-    if exemption.state == "expired":
-        return f"exemption expired on {exemption.expires} ({exemption.reason}), so it waives nothing: "
-    return f"exemption ignored, {exemption.describe()}: "
-
-
 def apply_exemption(found: Finding, tags: Mapping[str, Any] | None, today: date) -> Finding:
     """The finding as the resource's ``policy-exemption:<control>`` tag leaves it.
 
@@ -220,4 +213,4 @@ def apply_exemption(found: Finding, tags: Mapping[str, Any] | None, today: date)
         return replace(
             found, status="exempt", message=exempt_message(exemption, found.message), exempt_reason=exemption.describe()
         )
-    return replace(found, message=waiver_note(exemption) + found.message)
+    return replace(found, message=exemption.waiver_note() + found.message)

@@ -311,11 +311,7 @@ def policy_fields(control_id: str) -> dict[str, Any]:
 
 
 def _waiver_note(exemption: Exemption | None) -> str:
-    if exemption is None:
-        return ""
-    if exemption.state == "expired":
-        return f"exemption expired on {exemption.expires} ({exemption.reason}), so it waives nothing: "
-    return f"exemption ignored, {exemption.describe()}: "
+    return exemption.waiver_note() if exemption is not None else ""
 
 
 def resource_policy(control_id: str, types: tuple[str, ...] | None = None) -> Callable[[ResourceCheck], ResourceCheck]:
