@@ -176,7 +176,8 @@ def main() -> int:
                             print(f"  note: the real pack reported {diagnostics} violations on the synthetic inventory")
                 for label, values in samples.items():
                     times[(label, n, c)] = statistics.median(values)
-    print(f"policy analysis throughput over gRPC (resources/s, median of {REPEATS} passes):")
+    passes = ", ".join(f"{count} at {n:,}" for n, count in REPEATS.items())
+    print(f"policy analysis throughput over gRPC (resources/s; median of passes: {passes}):")
     print(f"  {'resources':>9}  {'in flight':>9}  {'floor (noop)':>12}  {'real pack':>10}  {'real/floor':>10}")
     for n in SIZES:
         for c in CONCURRENCY:
