@@ -100,10 +100,3 @@ def instance_type_offerings(region: str, location_type: str = "availability-zone
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         records = json.load(handle)
     return tuple(sorted((r["InstanceType"], r["Location"]) for r in records))
-
-
-def known_instance_types() -> frozenset[str]:
-    """Every instance type moto knows (for validating config without a region)."""
-    path = _moto_dir() / "ec2" / "resources" / "instance_types.json.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return frozenset(json.load(handle))

@@ -541,11 +541,6 @@ _INVOKES: dict[str, InvokeFn] = {
 }
 
 
-def register_invoke(token: str, fn: InvokeFn) -> None:
-    """Let other modules of the tool answer more invokes (one table, no second mock class)."""
-    _INVOKES[token] = fn
-
-
 def fake_certificate(seed: str) -> str:
     """A base64 blob shaped like a CA bundle, for kubeconfigs built from mocked clusters."""
     return base64.b64encode(
