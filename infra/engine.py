@@ -85,9 +85,13 @@ def _run_isolated(project: Project, stack: StackFile, references: dict[str, Stac
             _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project.main), run_name="__main__")))
             run.outputs, run.secret_outputs = _resolve_exports()
     except pulumi.RunError as exc:
-        run.problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()] or [str(exc)]
-        if hasattr(exc, "problems"):
-            run.problems = [str(p) for p in exc.problems]
+        # A ConfigError carries its problems one by one; any other RunError is reported line by line.
+        problems = getattr(exc, "problems", None)
+        run.problems = (
+            [str(p) for p in problems]
+            if problems is not None
+            else [line.strip() for line in str(exc).splitlines() if line.strip()]
+        )
     except Exception as exc:
         run.crash = f"{type(exc).__name__}: {exc}"
         if os.environ.get("INFRA_DEBUG"):

@@ -2,7 +2,8 @@
 
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.loader import parse_stack_config
-from stackconfig.models import PROJECT, AwsStackConfig, OnPremStackConfig, StackConfig
+from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
+from stackconfig.types import PROJECT
 
 __all__ = [
     "PROJECT",

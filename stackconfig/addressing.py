@@ -8,7 +8,8 @@ from itertools import combinations
 
 from components.vpn.swanctl import AWS_RESERVED_INSIDE_CIDRS
 from stackconfig.errors import Problem
-from stackconfig.models import PROJECT, AddressPlan
+from stackconfig.models import AddressPlan
+from stackconfig.types import PROJECT
 
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
 

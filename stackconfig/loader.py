@@ -17,8 +17,9 @@ from pydantic.alias_generators import to_camel
 from residency import JURISDICTIONS
 from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
-from stackconfig.models import PROJECT, AwsStackConfig, OnPremStackConfig, StackConfig
+from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
 from stackconfig.onprem_cluster import cluster_problems
+from stackconfig.types import PROJECT
 from stackconfig.vpn import vpn_problems
 
 # Keys read from other namespaces; everything else outside ours belongs to providers.

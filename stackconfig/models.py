@@ -27,8 +27,6 @@ from stackconfig.onprem_cluster import ContainerDefaults, GpuOperatorConfig, Nam
 from stackconfig.types import Cidr, Classification, DnsLabel
 from stackconfig.vpn import OnPremVpnGatewayConfig, VpnConfig
 
-PROJECT = "hybrid-llm-infra"
-
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
     1,

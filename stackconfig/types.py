@@ -10,6 +10,9 @@ from pydantic import AfterValidator
 
 from residency import CLASSIFICATIONS
 
+PROJECT = "hybrid-llm-infra"
+"""The project's config namespace: every key path in an error starts with it."""
+
 
 def _cidr(value: str) -> str:
     try:

@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
 from stackconfig.errors import Problem
+from stackconfig.types import PROJECT
 
 if TYPE_CHECKING:
     from stackconfig.models import AddressPlan
 
-PROJECT = "hybrid-llm-infra"
 
 Encryption = Literal["AES256-GCM-16", "AES256"]
 Integrity = Literal["SHA2-384", "SHA2-256"]
