@@ -1,3 +1,3 @@
-from infra.cli import entrypoint
+from infra.launch import entrypoint
 
 entrypoint()

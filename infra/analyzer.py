@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -609,7 +610,23 @@ class EngineServer:
     def __init__(self) -> None:
         self._servicer = _EngineServicer()
         self._server: Any = None
+        self._placeholder: socket.socket | None = None
         self.address = ""
+
+    def reserve(self) -> str:
+        """Pick the address before serving, without starting a thread (so the caller may still fork).
+
+        A bound, non-listening socket holds the port; gRPC binds it again with ``SO_REUSEPORT`` (its
+        default on Linux) in :meth:`start`, and only then is the placeholder closed.
+        """
+        if self.address:
+            return self.address
+        placeholder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        placeholder.bind(("127.0.0.1", 0))
+        self._placeholder = placeholder
+        self.address = f"127.0.0.1:{placeholder.getsockname()[1]}"
+        return self.address
 
     def start(self) -> str:
         """Start serving and return the ``host:port`` address handed to the pack."""
@@ -617,16 +634,24 @@ class EngineServer:
             futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="engine"), options=_GRPC_OPTIONS
         )
         engine_pb2_grpc.add_EngineServicer_to_server(self._servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
+        wanted = self.address or "127.0.0.1:0"
+        port = server.add_insecure_port(wanted)
+        self._release_placeholder()
         if not port:
-            raise PolicyPackStartError("could not bind the engine server to 127.0.0.1")
+            raise PolicyPackStartError(f"could not bind the engine server to {wanted}")
         server.start()
         self._server = server
         self.address = f"127.0.0.1:{port}"
         return self.address
 
+    def _release_placeholder(self) -> None:
+        placeholder, self._placeholder = self._placeholder, None
+        if placeholder is not None:
+            placeholder.close()
+
     def stop(self) -> None:
         """Stop serving (idempotent)."""
+        self._release_placeholder()
         server, self._server = self._server, None
         if server is not None:
             server.stop(grace=None).wait(5)
@@ -718,6 +743,7 @@ class PolicyPackProcess:
         self._port_line: str | None = None
         self._port_ready = threading.Event()
         self._pumps: list[threading.Thread] = []
+        self._started = False
         self._closed = False
 
     # -- lifecycle --
@@ -731,14 +757,34 @@ class PolicyPackProcess:
     ) -> None:
         self.close()
 
+    def spawn(self) -> None:
+        """Launch the pack process only: no thread, no server yet, so the caller may still fork.
+
+        :meth:`start` finishes the boot (engine server, output pumps, port, dial); until then the pack's
+        output waits in its pipes.  Spawning early lets the pack import while the caller works.
+        """
+        if self.process is not None:
+            raise PolicyPackError("a PolicyPackProcess can only be spawned once")
+        try:
+            self.engine.reserve()
+            self._spawn()
+        except BaseException:
+            self.close()
+            raise
+
     def start(self) -> None:
         """Boot the pack the way ``NewPolicyAnalyzer`` and ``installAndLoadPolicyPlugins`` do; clean up on failure."""
-        if self.process is not None:
+        if self._started:
             raise PolicyPackError("a PolicyPackProcess can only be started once")
+        self._started = True
         try:
             deadline = time.monotonic() + self.startup_timeout
+            if self.process is None:
+                self.engine.reserve()
+                self._spawn()
             self.engine.start()
-            self._spawn()
+            for pump in self._pumps:
+                pump.start()
             self.port = self._read_port(deadline)
             self._connect(deadline)
             if self.stack is not None:
@@ -770,8 +816,6 @@ class PolicyPackProcess:
             threading.Thread(target=self._pump_stdout, args=(self.process.stdout,), name="pack-stdout", daemon=True),
             threading.Thread(target=self._pump_stderr, args=(self.process.stderr,), name="pack-stderr", daemon=True),
         ]
-        for pump in self._pumps:
-            pump.start()
 
     def _pump_stdout(self, stream: IO[bytes]) -> None:
         """Read the port byte by byte up to the first newline (as the CLI does), then keep draining lines.
@@ -911,7 +955,8 @@ class PolicyPackProcess:
                 if process.stdin is not None:
                     process.stdin.close()
             for pump in self._pumps:
-                pump.join(timeout=5)
+                if pump.ident is not None:  # spawned but never started: nobody read the pipes
+                    pump.join(timeout=5)
             for stream in (process.stdout, process.stderr):
                 with suppress(OSError):
                     if stream is not None:

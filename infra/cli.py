@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from infra.audit import command as audit_command
 from infra.diff import add_diff_parser, run_diff
-from infra.engine import run_in_order
+from infra.engine import StackRun, run_in_order
 from infra.inventory import inventory
 from infra.order import OrderError, run_order
-from infra.policy_check import PackSession, PolicyPackError, attach, check_all, report_of
+from infra.policy_check import PackSession, PolicyPackError, StackChecks, StackPolicyResult, attach, report_of
 from infra.project import ProjectError, load_project
 from infra.render.json_format import render_json
 from infra.render.markdown import render_markdown
@@ -53,25 +54,50 @@ def _check(args: argparse.Namespace) -> int:
     for extra in sorted(set(order) - set(requested)):
         print(f"infra: also running {extra}: a requested stack references it", file=sys.stderr)
     print(f"infra: checking {', '.join(order)} under Pulumi's mock engine", file=sys.stderr)
-    # One pack process for the whole check; it boots on a thread while the stacks run, started
-    # only once the stack workers are forked (forking under live gRPC threads is unsafe).
+    # One pack process for the whole check, launched now so it imports while the program's imports are
+    # warmed here; its gRPC side (threads) starts only once the stack workers are forked, since forking
+    # under live gRPC threads is unsafe. Each stack is analysed as soon as its run is in.
     session = None if args.no_policy else PackSession()
+    checks = None
     try:
-        runs = run_in_order(project, files, graph, on_workers_ready=session.start if session else None)
+        if session is not None:
+            session.spawn()
+            checks = StackChecks(session, order, {f.name: f.config for f in files})
+
+        def workers_ready() -> None:
+            if session is not None and checks is not None:
+                session.start()
+                checks.start()
+
+        runs = run_in_order(
+            project, files, graph, on_workers_ready=workers_ready, on_stack_done=checks.submit if checks else None
+        )
         doc = inventory([runs[name] for name in order])
         results = {}
         policies: list[str] = []
-        if session is not None:
-            configs = {f.name: f.config for f in files}
-            results = check_all(session, runs, order, configs)
+        if session is not None and checks is not None:
+            results = checks.results()
             policies = [p.name for p in session.ready().info().policies]
             attach(doc, results)
+            session.begin_close()  # the pack shuts down while the report is written
+        return _report(args, runs, doc, results, policies)
     except PolicyPackError as exc:
         print(f"infra: policy pack: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
+        if checks is not None:
+            checks.abandon()
         if session is not None:
             session.close()
+
+
+def _report(
+    args: argparse.Namespace,
+    runs: dict[str, StackRun],
+    doc: dict[str, Any],
+    results: dict[str, StackPolicyResult],
+    policies: list[str],
+) -> int:
     status = EXIT_OK
     for run in runs.values():
         for problem in run.problems:
@@ -90,13 +116,9 @@ def _check(args: argparse.Namespace) -> int:
     elif args.format == "sarif":
         text = render_sarif(report)
     else:
-        text = render_inventory(doc) + ("\n" + render_report(report) if session is not None else "")
+        text = render_inventory(doc) + ("" if args.no_policy else "\n" + render_report(report))
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return status
-
-
-def entrypoint() -> None:
-    sys.exit(main())

@@ -151,6 +151,7 @@ def run_in_order(
     *,
     parallel: bool = True,
     on_workers_ready: Callable[[], object] | None = None,
+    on_stack_done: Callable[[StackRun], object] | None = None,
 ) -> dict[str, StackRun]:
     """Run stacks so that each runs after the stacks it references, handing it their exports.
 
@@ -158,6 +159,7 @@ def run_in_order(
     workers after the program's imports are warmed once in this process: importing the
     providers' SDKs costs more than running a stack. ``on_workers_ready`` runs once no more
     processes will be forked, so a caller can start threads (gRPC) without forking under them.
+    ``on_stack_done`` gets each run as soon as it ends, so a caller can work on it while others run.
     """
     by_name = {s.name: s for s in stacks}
     runs: dict[str, StackRun] = {}
@@ -169,6 +171,8 @@ def run_in_order(
             runs[name] = run_stack(project, by_name[name], references)
             if runs[name].ok:
                 references[name] = runs[name].as_reference()
+            if on_stack_done is not None:
+                on_stack_done(runs[name])
         return runs
 
     warm_program_imports(project)
@@ -191,6 +195,8 @@ def run_in_order(
                 if runs[name].ok:
                     references[name] = runs[name].as_reference()
                 sorter.done(name)
+                if on_stack_done is not None:
+                    on_stack_done(runs[name])
     return runs
 
 

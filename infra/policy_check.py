@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 import threading
 from collections.abc import Mapping
@@ -55,12 +56,18 @@ class PackSession:
         self.pack = PolicyPackProcess(pack_dir, call_timeout=300.0)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._boot, name="policy-pack-boot", daemon=True)
+        self._closer: threading.Thread | None = None
 
     def _boot(self) -> None:
         try:
             self.pack.start()
         except BaseException as error:
             self.error = error
+
+    def spawn(self) -> PackSession:
+        """Launch the pack process now (no threads: the caller may still fork); :meth:`start` finishes the boot."""
+        self.pack.spawn()
+        return self
 
     def start(self) -> PackSession:
         self._thread.start()
@@ -74,7 +81,19 @@ class PackSession:
             raise self.error
         return self.pack
 
+    def begin_close(self) -> None:
+        """Start :meth:`close` on a thread (the pack's shutdown takes a tenth of a second); ``close`` joins it."""
+        if self._closer is None:
+            self._closer = threading.Thread(target=self._close, name="policy-pack-close", daemon=True)
+            self._closer.start()
+
     def close(self) -> None:
+        if self._closer is None:
+            self._close()
+        else:
+            self._closer.join()
+
+    def _close(self) -> None:
         if self._thread.ident is not None:
             self._thread.join()
         self.pack.close()
@@ -203,22 +222,51 @@ def check_stack(pack: PolicyPackProcess, run: StackRun, values: Mapping[str, Any
     return result
 
 
-def check_all(
-    session: PackSession,
-    runs: Mapping[str, StackRun],
-    order: list[str],
-    configs: Mapping[str, Mapping[str, Any]],
-) -> dict[str, StackPolicyResult]:
-    """Analyse every stack that ran cleanly (a stack with problems has nothing trustworthy to analyse)."""
-    pack = session.ready()
-    results: dict[str, StackPolicyResult] = {}
-    for name in order:
-        run = runs[name]
-        if not run.ok:
-            continue
-        values = stack_policy_values(configs.get(name, {}), configs)
-        results[name] = check_stack(pack, run, values, f"Pulumi.{name}.yaml")
-    return results
+class StackChecks:
+    """Analyse every stack that ran cleanly, each as soon as its run comes in, while other stacks still run.
+
+    One thread, one stack at a time (the pack holds one stack's policy config at a time).  Start it only
+    where a thread is safe (after any fork); :meth:`results` waits and returns the stacks in ``order``.
+    """
+
+    def __init__(self, session: PackSession, order: list[str], configs: Mapping[str, Mapping[str, Any]]) -> None:
+        self._session = session
+        self._order = order
+        self._configs = configs
+        self._queue: queue.SimpleQueue[StackRun | None] = queue.SimpleQueue()
+        self._results: dict[str, StackPolicyResult] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="policy-checks", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, run: StackRun) -> None:
+        if run.ok:  # a stack with problems has nothing trustworthy to analyse
+            self._queue.put(run)
+
+    def _work(self) -> None:
+        try:
+            pack = self._session.ready()
+            while (run := self._queue.get()) is not None:
+                values = stack_policy_values(self._configs.get(run.stack, {}), self._configs)
+                self._results[run.stack] = check_stack(pack, run, values, f"Pulumi.{run.stack}.yaml")
+        except BaseException as error:
+            self._error = error
+
+    def results(self) -> dict[str, StackPolicyResult]:
+        """Wait for every submitted stack; re-raise what stopped the analysis."""
+        if self._thread.ident is None:
+            self.start()
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return {name: self._results[name] for name in self._order if name in self._results}
+
+    def abandon(self) -> None:
+        """Let the thread end without waiting (the caller is failing anyway)."""
+        self._queue.put(None)
 
 
 def report_of(results: Mapping[str, StackPolicyResult], pack_policies: list[str]) -> Report:
@@ -244,9 +292,9 @@ __all__ = [
     "PACK_DIR",
     "PackSession",
     "PolicyPackError",
+    "StackChecks",
     "StackPolicyResult",
     "attach",
-    "check_all",
     "fail",
     "report_of",
     "stack_policy_values",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -329,6 +330,38 @@ def test_the_process_is_gone_after_the_block_even_when_it_raises() -> None:
         os.kill(pid, 0)
     with pytest.raises(PolicyPackError, match="not running"):
         process.analyze(bucket("late"))
+
+
+def test_spawn_starts_no_thread_so_the_caller_may_still_fork() -> None:
+    process = PolicyPackProcess(NOOP_PACK)
+    threads_before = threading.active_count()
+    try:
+        process.spawn()
+        assert threading.active_count() == threads_before
+        assert process.pid is not None and process.returncode is None
+        reserved = process.engine_address
+        assert reserved.startswith("127.0.0.1:")
+        process.start()  # engine server on the reserved address, pumps, port, dial
+        assert process.engine_address == reserved
+        assert [p.name for p in process.info().policies] == ["noop"]
+        assert process.analyze(bucket("after-spawn")) == []
+        with grpc.insecure_channel(reserved) as channel:  # the engine really serves where the pack was told
+            engine_pb2_grpc.EngineStub(channel).Log(engine_pb2.LogRequest(message="hello"), timeout=10)
+        assert any(entry.message == "hello" for entry in process.engine.logs)
+    finally:
+        process.close()
+    assert process.returncode == 0
+
+
+def test_a_spawned_pack_that_is_never_started_is_still_stopped() -> None:
+    process = PolicyPackProcess(NOOP_PACK)
+    process.spawn()
+    pid = process.pid
+    process.close()
+    assert process.returncode is not None
+    assert pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_a_pack_that_dies_at_startup_is_reported_with_its_stderr(tmp_path: Path) -> None:
