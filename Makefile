@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The project is installed editable, so pip byte-compiles only its dependencies; compile the project too
-# (only what changed), or every run recompiles it where PYTHONDONTWRITEBYTECODE is set, as on CI machines.
+# (only what changed), or every run recompiles it where PYTHONDONTWRITEBYTECODE is set (our build machines set it).
 PACKAGES := infra stackconfig components stacks residency policies bench
 bytecode: setup
 	$(PY) -m compileall -q $(PACKAGES) __main__.py >/dev/null
