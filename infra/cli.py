@@ -58,19 +58,16 @@ def _check(args: argparse.Namespace) -> int:
     # warmed here; its gRPC side (threads) starts only once the stack workers are forked, since forking
     # under live gRPC threads is unsafe. Each stack is analysed as soon as its run is in.
     session = None if args.no_policy else PackSession()
-    checks = None
+    checks = None if session is None else StackChecks(session, order, {f.name: f.config for f in files})
     try:
         if session is not None:
             session.spawn()
-            checks = StackChecks(session, order, {f.name: f.config for f in files})
-
-        def workers_ready() -> None:
-            if session is not None and checks is not None:
-                session.start()
-                checks.start()
-
         runs = run_in_order(
-            project, files, graph, on_workers_ready=workers_ready, on_stack_done=checks.submit if checks else None
+            project,
+            files,
+            graph,
+            on_workers_ready=checks.start if checks else None,  # its thread boots the pack, then analyses
+            on_stack_done=checks.submit if checks else None,
         )
         doc = inventory([runs[name] for name in order])
         results = {}

@@ -1,8 +1,9 @@
 """Run the ``data-residency`` pack over the stacks' mock runs exactly as ``pulumi preview --policy-pack`` would.
 
-One pack process per ``infra check``: :class:`PackSession` starts ``python -u -m pulumi.policy <engine> .`` in
-``policies/`` (through :class:`infra.analyzer.PolicyPackProcess`) on a background thread *before* the stacks
-run, so its boot overlaps them.  Then, per stack: ``Configure`` with that stack's policy config, ``Analyze``
+One pack process per ``infra check``: :class:`PackSession` launches ``python -u -m pulumi.policy <engine> .`` in
+``policies/`` (through :class:`infra.analyzer.PolicyPackProcess`) *before* the program's imports are loaded, so
+its boot overlaps them; :class:`StackChecks` finishes the boot on a thread once the stack workers are forked
+and analyses each stack as soon as its run ends: ``Configure`` with that stack's policy config, ``Analyze``
 every captured resource (inputs in wire form, secrets still wrapped, with its provider's inputs), and
 ``AnalyzeStack`` once.
 
@@ -265,7 +266,7 @@ class StackChecks:
         return {name: self._results[name] for name in self._order if name in self._results}
 
     def abandon(self) -> None:
-        """Let the thread end without waiting (the caller is failing anyway)."""
+        """Let the thread end once it has done what was submitted, without waiting for it (idempotent)."""
         self._queue.put(None)
 
 
