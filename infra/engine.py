@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextvars
+import gc
 import importlib
 import multiprocessing
 import os
@@ -58,8 +59,19 @@ class StackRun:
         return StackOutputs(values=self.outputs, secret_names=self.secret_outputs)
 
 
+_ran_in_this_process = False
+
+
 def run_stack(project: Project, stack: StackFile, references: Mapping[str, StackOutputs] | None = None) -> StackRun:
     """Run one stack in an isolated Pulumi runtime."""
+    global _ran_in_this_process
+    if _ran_in_this_process and not gc.isenabled():
+        # The `infra` command runs without the cyclic GC (infra/launch.py), so a run's cycles (event loop,
+        # futures, Outputs) would stay until exit: free them before the next run in this process, then
+        # freeze what survives (modules the run imported) so later collections skip it.
+        gc.collect()
+        gc.freeze()
+    _ran_in_this_process = True
     context = contextvars.Context()
     return context.run(_run_isolated, project, stack, dict(references or {}))
 
@@ -176,6 +188,8 @@ def run_in_order(
         return runs
 
     warm_program_imports(project)
+    if not gc.isenabled():  # the `infra` command (see run_stack): no later collection need walk the imports
+        gc.freeze()
     sorter = TopologicalSorter({n: list(dependencies.get(n, [])) for n in by_name})
     sorter.prepare()
     workers = max(1, min(len(by_name), os.cpu_count() or 1))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -71,3 +75,41 @@ def test_a_pack_that_cannot_boot_is_reported_by_results(tmp_path: Path) -> None:
             checks.results()
     finally:
         session.close()
+
+
+# Run in a child process: it turns the cyclic GC off and freezes objects, as the `infra` command does.
+_REPEATED_RUNS = textwrap.dedent(
+    """
+    import gc, json, sys
+    from pathlib import Path
+    gc.disable()
+    from infra import engine
+    from infra.project import load_project
+    project = load_project(Path(".").resolve())
+    counts = []
+    for _ in range(4):
+        if sys.argv[1] == "without-collection":
+            engine._ran_in_this_process = False  # as if every run were the process's first
+        engine.run_stack(project, project.stack("dubai"))
+        counts.append(len(gc.get_objects()))  # objects the collector still tracks (frozen ones are not)
+    print(json.dumps(counts))
+    """
+)
+
+
+def _tracked_after_each_run(mode: str) -> list[int]:
+    done = subprocess.run(
+        [sys.executable, "-c", _REPEATED_RUNS, mode], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_without_the_cyclic_gc_each_run_frees_what_the_previous_one_left() -> None:
+    counts = _tracked_after_each_run("with-collection")
+    control = _tracked_after_each_run("without-collection")
+    per_run = control[2] - control[1]
+    assert per_run > 10_000  # a run does leave cycles behind when nobody collects: the control grows
+    assert control[3] - control[2] > per_run // 2
+    # With the collection before each further run (and the survivors frozen), the tracked heap stays flat.
+    assert abs(counts[3] - counts[2]) < per_run // 10
+    assert abs(counts[2] - counts[1]) < per_run // 10
