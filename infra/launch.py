@@ -10,8 +10,9 @@ import sys
 def entrypoint() -> None:
     # A check is one short-lived process: the SDKs load hundreds of thousands of objects that every
     # cyclic-GC pass walks again (about a fifth of a check's time, `make bench`). Reference counting still
-    # frees what is not in a cycle, and the process and its forked workers exit when the command ends.
-    # Disabled before the CLI's imports, which are where most of those objects are made.
+    # frees what is not in a cycle, the engine collects a stack run's cycles before the next run in the same
+    # process (infra/engine.py), and the process ends with the command. Disabled before the CLI's imports,
+    # which are where most of those objects are made.
     gc.disable()
     from infra.cli import main
 
