@@ -24,6 +24,26 @@ from pulumi_kubernetes.helm import v3 as helm_v3
 from pulumi_kubernetes.meta import v1 as meta_v1
 
 TYPE_TOKEN = "hybrid-llm-infra:compute:AwsGpuInferenceCluster"
+# Resolve the SDK's lazy modules when this module is imported, not at the first registration:
+# `infra check` imports the program once and then forks a worker per stack, which share them.
+_SDK = (
+    aws.get_partition,
+    aws.get_caller_identity,
+    cloudwatch.LogGroup,
+    ec2.LaunchTemplate,
+    eks.Cluster,
+    eks.NodeGroup,
+    eks.Addon,
+    eks.AccessEntry,
+    eks.AccessPolicyAssociation,
+    eks.PodIdentityAssociation,
+    iam.Role,
+    iam.RolePolicy,
+    iam.RolePolicyAttachment,
+    k8s.Provider,
+    core_v1.Namespace,
+    helm_v3.Release,
+)
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator")
 GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"

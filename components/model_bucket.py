@@ -10,6 +10,17 @@ import pulumi
 from pulumi_aws import s3
 
 TYPE_TOKEN = "hybrid-llm-infra:storage:ModelBucket"
+# Resolve the SDK's lazy modules when this module is imported, not at the first registration:
+# `infra check` imports the program once and then forks a worker per stack, which share them.
+_SDK = (
+    s3.Bucket,
+    s3.BucketPublicAccessBlock,
+    s3.BucketOwnershipControls,
+    s3.BucketServerSideEncryptionConfiguration,
+    s3.BucketVersioning,
+    s3.BucketLifecycleConfiguration,
+    s3.BucketPolicy,
+)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ import pulumi
 from pulumi_aws import ec2
 
 TYPE_TOKEN = "hybrid-llm-infra:network:VpcEndpoints"
+# Resolve the SDK's lazy modules when this module is imported, not at the first registration:
+# `infra check` imports the program once and then forks a worker per stack, which share them.
+_SDK = (ec2.VpcEndpoint, ec2.SecurityGroup)
 
 # Interface endpoints an EKS cluster with private nodes needs: image pulls (ECR api + dkr, whose layers
 # come from S3 through the gateway endpoint), STS for IAM roles, CloudWatch Logs, EKS Pod Identity (eks-auth).

@@ -21,7 +21,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pulumi
@@ -216,8 +215,7 @@ def run_in_order(
 
 
 def warm_program_imports(project: Project) -> None:
-    """Import what the program imports (its modules define, they register nothing on import), then load
-    the SDK submodules its code names (``aws.ec2.Vpc``, ``s3.Bucket``), which the SDKs import lazily."""
+    """Import what the program imports (its modules define, they register nothing on import)."""
     tree = ast.parse(project.main.read_text(encoding="utf-8"))
     modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
@@ -225,42 +223,3 @@ def warm_program_imports(project: Project) -> None:
         for module in sorted(modules):
             with suppress(ImportError):
                 importlib.import_module(module)
-        for loaded in _program_modules(project.root):
-            _load_named_submodules(loaded)
-
-
-def _program_modules(root: Path) -> list[ModuleType]:
-    venv = root / ".venv"
-    found = []
-    for module in list(sys.modules.values()):
-        path = Path(getattr(module, "__file__", None) or "/")
-        if path.is_relative_to(root) and not path.is_relative_to(venv):
-            found.append(module)
-    return found
-
-
-def _load_named_submodules(module: ModuleType) -> None:
-    """Follow every ``name.attr.attr`` in the module's source that starts at one of its module globals.
-
-    Getting an attribute of a lazily imported module loads it, so following the chains loads exactly the
-    submodules the code will reach at run time, here, once, instead of in every forked worker.
-    """
-    try:
-        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Attribute):
-            continue
-        chain: list[str] = []
-        current: ast.expr = node
-        while isinstance(current, ast.Attribute):
-            chain.append(current.attr)
-            current = current.value
-        if not isinstance(current, ast.Name):
-            continue
-        value = vars(module).get(current.id)
-        for attr in reversed(chain):
-            if not isinstance(value, ModuleType):
-                break
-            value = getattr(value, attr, None)

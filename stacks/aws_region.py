@@ -29,6 +29,25 @@ from stacks.tags import stack_tags
 POD_IDENTITY_AGENT = ("169.254.170.23/32", 80)
 """Where EKS Pod Identity serves credentials to pods (the agent on every node)."""
 
+# The SDK classes this stack's components register, resolved at import rather than at first use:
+# `infra check` imports the program once and forks a worker per stack, which then share them.
+_SDK = (
+    aws.Provider,
+    aws.get_caller_identity,
+    aws.kms.Key,
+    aws.kms.Alias,
+    aws.ec2.Vpc,
+    aws.ec2.Subnet,
+    aws.ec2.RouteTable,
+    aws.ec2.Route,
+    aws.ec2.RouteTableAssociation,
+    aws.ec2.NatGateway,
+    aws.ec2.Eip,
+    aws.ec2.InternetGateway,
+    aws.ec2.DefaultSecurityGroup,
+    aws.ec2.FlowLog,
+)
+
 
 def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
     site = config.deployment.site

@@ -15,6 +15,9 @@ from pulumi_aws import ec2
 
 from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
 
+# Resolved at import, not at the first call (see components/aws_gpu_cluster.py).
+_SDK = (aws.get_availability_zones, ec2.get_instance_type_offerings)
+
 
 @dataclass(frozen=True)
 class RegionZone:

@@ -113,35 +113,3 @@ def test_without_the_cyclic_gc_each_run_frees_what_the_previous_one_left() -> No
     # With the collection before each further run (and the survivors frozen), the tracked heap stays flat.
     assert abs(counts[3] - counts[2]) < per_run // 10
     assert abs(counts[2] - counts[1]) < per_run // 10
-
-
-_WARM = textwrap.dedent(
-    """
-    import importlib, json, sys
-    sys.path.insert(0, sys.argv[1])
-    from infra.engine import _load_named_submodules
-    import pulumi_aws
-
-    def loaded(name):
-        return type(sys.modules[name]).__name__ != "_LazyModule"
-
-    program = importlib.import_module("program_module")
-    before = {n: loaded(n) for n in ("pulumi_aws.kms", "pulumi_aws.s3", "pulumi_aws.ecr")}
-    _load_named_submodules(program)
-    after = {n: loaded(n) for n in ("pulumi_aws.kms", "pulumi_aws.s3", "pulumi_aws.ecr")}
-    print(json.dumps({"before": before, "after": after}))
-    """
-)
-
-
-def test_warming_loads_exactly_the_lazy_sdk_submodules_the_program_names(tmp_path: Path) -> None:
-    (tmp_path / "program_module.py").write_text(
-        "import pulumi_aws as aws\nfrom pulumi_aws import s3\n\n\n"
-        "def build():\n    return aws.kms.Key, s3.Bucket  # named in code that runs later, not at import\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", _WARM, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["before"] == {"pulumi_aws.kms": False, "pulumi_aws.s3": False, "pulumi_aws.ecr": False}
-    assert result["after"] == {"pulumi_aws.kms": True, "pulumi_aws.s3": True, "pulumi_aws.ecr": False}
