@@ -51,35 +51,31 @@ class StackPolicyResult:
 
 
 class PackSession:
-    """The pack process, booted on a thread so the caller can run the stacks meanwhile."""
+    """The pack process of one check: launched early, booted by whoever needs it first, closed once."""
 
     def __init__(self, pack_dir: Path = PACK_DIR) -> None:
         self.pack = PolicyPackProcess(pack_dir, call_timeout=300.0)
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._boot, name="policy-pack-boot", daemon=True)
+        self._boot_lock = threading.Lock()  # ready() and close() never overlap a boot in progress
+        self._booted = False
+        self._error: BaseException | None = None
         self._closer: threading.Thread | None = None
 
-    def _boot(self) -> None:
-        try:
-            self.pack.start()
-        except BaseException as error:
-            self.error = error
-
     def spawn(self) -> PackSession:
-        """Launch the pack process now (no threads: the caller may still fork); :meth:`start` finishes the boot."""
+        """Launch the pack process now (no threads: the caller may still fork); :meth:`ready` finishes the boot."""
         self.pack.spawn()
         return self
 
-    def start(self) -> PackSession:
-        self._thread.start()
-        return self
-
     def ready(self) -> PolicyPackProcess:
-        if self._thread.ident is None:  # nobody started it yet: boot now
-            self.start()
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
+        """The booted pack (booting it on the first call, in the caller's thread); re-raises a failed boot."""
+        with self._boot_lock:
+            if not self._booted:
+                self._booted = True
+                try:
+                    self.pack.start()
+                except BaseException as error:
+                    self._error = error
+        if self._error is not None:
+            raise self._error
         return self.pack
 
     def begin_close(self) -> None:
@@ -95,9 +91,9 @@ class PackSession:
             self._closer.join()
 
     def _close(self) -> None:
-        if self._thread.ident is not None:
-            self._thread.join()
-        self.pack.close()
+        with self._boot_lock:
+            self._booted = True  # nothing boots after the close
+            self.pack.close()
 
 
 def _deployment(config: Mapping[str, Any]) -> Mapping[str, Any]:

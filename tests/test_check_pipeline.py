@@ -45,8 +45,7 @@ def test_results_come_back_in_report_order_whatever_order_the_runs_arrive_in() -
         session = PackSession()
         checks = StackChecks(session, order, _configs())
         try:
-            session.start()
-            checks.start()
+            checks.start()  # its thread boots the pack
             for name in arrival:
                 checks.submit(runs[name])
             checks.submit(StackRun(stack="broken", problems=["hybrid-llm-infra:network.vpcCidr: not a CIDR"]))
@@ -68,7 +67,6 @@ def test_a_pack_that_cannot_boot_is_reported_by_results(tmp_path: Path) -> None:
     checks = StackChecks(session, ["frankfurt"], _configs())
     try:
         session.spawn()
-        session.start()
         checks.start()
         checks.submit(shipped_runs()["frankfurt"])
         with pytest.raises(PolicyPackStartError, match="no pack here"):
