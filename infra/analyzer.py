@@ -766,7 +766,6 @@ class PolicyPackProcess:
         if self.process is not None:
             raise PolicyPackError("a PolicyPackProcess can only be spawned once")
         try:
-            self.engine.reserve()
             self._spawn()
         except BaseException:
             self.close()
@@ -780,7 +779,6 @@ class PolicyPackProcess:
         try:
             deadline = time.monotonic() + self.startup_timeout
             if self.process is None:
-                self.engine.reserve()
                 self._spawn()
             self.engine.start()
             for pump in self._pumps:
@@ -798,7 +796,7 @@ class PolicyPackProcess:
 
     def _spawn(self) -> None:
         # The CLI passes "." as the program and sets the working directory to the pack (analyzer_plugin.go).
-        command = [self.python, "-u", "-m", "pulumi.policy", self.engine.address, "."]
+        command = [self.python, "-u", "-m", "pulumi.policy", self.engine.reserve(), "."]
         environment = {**os.environ, **(self.stack.environment() if self.stack else {}), **self.env}
         # Like cmdutil.RegisterProcessGroup: the pack leads its own group, so shutdown reaches any children.
         group: dict[str, Any] = {"process_group": 0} if os.name == "posix" else {}
