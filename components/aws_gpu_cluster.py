@@ -2,8 +2,9 @@
 
 Children: IAM roles (cluster, nodes, and a pod role that may only read the model bucket), the control-plane
 log group (created before the cluster so EKS never creates an unencrypted one), the cluster with access
-entries, a system CPU node group, GPU managed node groups on ``AL2023_x86_64_NVIDIA`` with a hardened launch
-template, the Pod Identity agent, and — through a Kubernetes provider built from the cluster's outputs —
+entries (the only admins: no implicit creator access), the EKS-managed add-ons (VPC CNI with network policy,
+kube-proxy, CoreDNS, Pod Identity agent; pinned), a system CPU node group, GPU managed node groups on
+``AL2023_x86_64_NVIDIA`` with a hardened launch template, and — through a Kubernetes provider built from the cluster's outputs —
 residency-labelled namespaces and the NVIDIA device plugin.
 """
 
@@ -22,6 +23,11 @@ from pulumi_aws import cloudwatch, ec2, eks, iam
 from pulumi_kubernetes.core import v1 as core_v1
 from pulumi_kubernetes.helm import v3 as helm_v3
 from pulumi_kubernetes.meta import v1 as meta_v1
+
+from components.eks_addons import AFTER_NODES, BEFORE_NODES, managed_addons, missing_versions
+from components.eks_iam import model_read_policy, pod_identity_trust, service_trust
+from components.helm_chart import HelmChart, chart_source
+from components.kubeconfig import kubeconfig
 
 TYPE_TOKEN = "hybrid-llm-infra:compute:AwsGpuInferenceCluster"
 # Resolve the SDK's lazy modules when this module is imported, not at the first registration:
@@ -51,9 +57,6 @@ GPU_TAINT = ("nvidia.com/gpu", "true", "NO_SCHEDULE")
 """(key, value, effect) as the EKS API spells it; Kubernetes sees ``nvidia.com/gpu=true:NoSchedule``."""
 GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
 """What the device plugin's and the inference pods' node affinity select on."""
-DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
-DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
-DEVICE_PLUGIN_CHART_VERSION = "0.17.1"
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy")
 
@@ -107,23 +110,31 @@ class AwsGpuInferenceClusterArgs:
     kubernetes_version: str
     gpu_node_groups: Sequence[GpuNodeGroupArgs]
     model_bucket_arn: pulumi.Input[str]
+    addon_versions: Mapping[str, str]
+    """Pinned version of each managed add-on (vpc-cni, kube-proxy, coredns, eks-pod-identity-agent)."""
+    device_plugin: HelmChart
+    """The NVIDIA device plugin chart (its repository may be a mirror)."""
+    admin_principal_arns: Sequence[str]
+    """IAM principals given cluster-admin through access entries: the only way in (the creator gets no implicit
+    access), so the identity that runs `pulumi up` must be one of them."""
     model_readers: Sequence[ModelReader] = ()
     system_node_group: SystemNodeGroupArgs = field(default_factory=SystemNodeGroupArgs)
     endpoint_public_access: bool = False
     public_access_cidrs: Sequence[str] = ()
     """With ``endpoint_public_access``: the only networks that may reach the public endpoint (required)."""
-    log_retention_days: int = 90
-    admin_principal_arns: Sequence[str] = ()
-    """IAM principals given cluster-admin through access entries."""
+    log_retention_days: int = 365
     namespaces: Sequence[str] = ("inference",)
     """Namespaces for workloads (Pod Security "restricted"), created on the cluster."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Residency tags, set explicitly where the provider's default tags do not reach (instances, volumes)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Residency labels for every Kubernetes object."""
-    device_plugin_chart_version: str = DEVICE_PLUGIN_CHART_VERSION
 
     def __post_init__(self) -> None:
+        if not self.admin_principal_arns:
+            raise ValueError("admin_principal_arns is empty: no one (not even the deployer) could reach the cluster")
+        if missing_versions(self.addon_versions):
+            raise ValueError(f"no pinned version for add-on(s) {', '.join(missing_versions(self.addon_versions))}")
         if self.endpoint_public_access and not self.public_access_cidrs:
             raise ValueError("a public endpoint needs an explicit public_access_cidrs allowlist")
         if any(cidr.endswith("/0") for cidr in self.public_access_cidrs):
@@ -155,6 +166,10 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
     launch_templates: dict[str, ec2.LaunchTemplate]
     namespaces: dict[str, core_v1.Namespace]
     device_plugin: helm_v3.Release
+    addons: dict[str, eks.Addon]
+    pod_identity_associations: dict[tuple[str, str], eks.PodIdentityAssociation]
+    """By (namespace, service account): a pod of that account must not start before its association exists,
+    or it runs without credentials until recreated."""
 
     def __init__(self, name: str, args: AwsGpuInferenceClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
@@ -190,9 +205,9 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             ),
             access_config=eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
-                # The deployer (Pulumi) must reach the API to install the device plugin; this is an access
-                # entry like any other (visible, revocable), not an aws-auth ConfigMap mapping.
-                bootstrap_cluster_creator_admin_permissions=True,
+                # Off: the creator would be a cluster-admin for the cluster's life, invisible to this program
+                # and not revocable through it. Admins (the deploy role included) are the access entries below.
+                bootstrap_cluster_creator_admin_permissions=False,
             ),
             encryption_config=eks.ClusterEncryptionConfigArgs(
                 provider=eks.ClusterEncryptionConfigProviderArgs(key_arn=args.kms_key_arn),
@@ -206,21 +221,27 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         self.cluster_name = self.cluster.name
         self.endpoint = self.cluster.endpoint
 
-        self._access_entries()
-        self.system_node_group = self._system_node_group(node_attachments)
-        pod_identity_agent = eks.Addon(
-            f"{name}-pod-identity-agent",
-            cluster_name=self.cluster.name,
-            addon_name="eks-pod-identity-agent",
-            resolve_conflicts_on_create="OVERWRITE",
-            tags=self._tags("pod-identity-agent"),
-            opts=self._child(depends_on=[self.system_node_group]),
+        admin_access = self._access_entries()
+        self.addons = managed_addons(
+            f"{name}-addon", BEFORE_NODES, self.cluster.name, args.addon_versions, args.tags, self._child()
         )
-        self.model_reader_role = self._model_reader(pod_identity_agent)
+        node_prerequisites = [*node_attachments, *self.addons.values()]
+        self.system_node_group = self._system_node_group(node_prerequisites)
+        self.addons |= managed_addons(
+            f"{name}-addon",
+            AFTER_NODES,
+            self.cluster.name,
+            args.addon_versions,
+            args.tags,
+            self._child(depends_on=[self.system_node_group]),
+        )
+        self.model_reader_role, self.pod_identity_associations = self._model_reader(
+            self.addons["eks-pod-identity-agent"]
+        )
         self.launch_templates, self.gpu_node_groups = {}, {}
         for group in args.gpu_node_groups:
             self.launch_templates[group.name], self.gpu_node_groups[group.name] = self._gpu_node_group(
-                group, node_attachments
+                group, node_prerequisites
             )
 
         self.kubeconfig = pulumi.Output.secret(
@@ -228,11 +249,12 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
                 lambda parts: kubeconfig(parts[0], parts[1], parts[2], args.region)
             )
         )
+        # Every Kubernetes object waits for the admins' access (the deployer's included) to be granted.
         self.kubernetes_provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=self._child(),
+            opts=self._child(depends_on=admin_access),
         )
         self.namespaces = {ns: self._namespace(ns, "restricted", [self.system_node_group]) for ns in args.namespaces}
         self.device_plugin = self._device_plugin()
@@ -313,8 +335,9 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
     def _node_role(self) -> tuple[iam.Role, list[pulumi.Resource]]:
         return self._role("node-role", service_trust("ec2.amazonaws.com"), NODE_POLICIES)
 
-    def _access_entries(self) -> None:
+    def _access_entries(self) -> list[pulumi.Resource]:
         admin_policy = f"arn:{self._partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+        granted: list[pulumi.Resource] = []
         for index, principal in enumerate(self._args.admin_principal_arns):
             entry = eks.AccessEntry(
                 f"{self._name}-admin-{index}",
@@ -324,14 +347,17 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
                 tags=self._tags(f"admin-{index}"),
                 opts=self._child(),
             )
-            eks.AccessPolicyAssociation(
-                f"{self._name}-admin-{index}",
-                cluster_name=self.cluster.name,
-                principal_arn=principal,
-                policy_arn=admin_policy,
-                access_scope=eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=self._child(depends_on=[entry]),
+            granted.append(
+                eks.AccessPolicyAssociation(
+                    f"{self._name}-admin-{index}",
+                    cluster_name=self.cluster.name,
+                    principal_arn=principal,
+                    policy_arn=admin_policy,
+                    access_scope=eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    opts=self._child(depends_on=[entry]),
+                )
             )
+        return granted
 
     def _system_node_group(self, node_attachments: list[pulumi.Resource]) -> eks.NodeGroup:
         spec = self._args.system_node_group
@@ -418,7 +444,9 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             opts=self._child(),
         )
 
-    def _model_reader(self, pod_identity_agent: pulumi.Resource) -> iam.Role:
+    def _model_reader(
+        self, pod_identity_agent: pulumi.Resource
+    ) -> tuple[iam.Role, dict[tuple[str, str], eks.PodIdentityAssociation]]:
         trust = pulumi.Output.from_input(self.cluster.arn).apply(
             lambda arn: json.dumps(pod_identity_trust(self._account, arn))
         )
@@ -436,8 +464,9 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             ),
             opts=self._child(),
         )
+        associations = {}
         for reader in self._args.model_readers:
-            eks.PodIdentityAssociation(
+            associations[(reader.namespace, reader.service_account)] = eks.PodIdentityAssociation(
                 f"{self._name}-model-reader-{reader.namespace}-{reader.service_account}",
                 cluster_name=self.cluster.name,
                 namespace=reader.namespace,
@@ -446,7 +475,7 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
                 tags=self._tags(f"model-reader-{reader.service_account}"),
                 opts=self._child(depends_on=[pod_identity_agent]),
             )
-        return role
+        return role, associations
 
     def _namespace(self, namespace: str, level: str, depends_on: list[pulumi.Resource]) -> core_v1.Namespace:
         ns = core_v1.Namespace(
@@ -480,12 +509,14 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         # residency labels are on their namespace.
         namespace = self._namespace("nvidia-device-plugin", "privileged", [self.system_node_group])
         key, value, _ = GPU_TAINT
+        plugin = self._args.device_plugin
+        chart, repository_opts = chart_source(plugin.repository, plugin.chart)
         return helm_v3.Release(
             f"{self._name}-nvidia-device-plugin",
             name="nvidia-device-plugin",
-            chart=DEVICE_PLUGIN_CHART,
-            version=self._args.device_plugin_chart_version,
-            repository_opts=helm_v3.RepositoryOptsArgs(repo=DEVICE_PLUGIN_REPO),
+            chart=chart,
+            version=plugin.version,
+            repository_opts=repository_opts,
             namespace=namespace.metadata.name,
             values={
                 "nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]},
@@ -498,89 +529,3 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
                 depends_on=[*self.gpu_node_groups.values(), self.system_node_group],
             ),
         )
-
-
-def service_trust(service: str, *, tag_session: bool = False) -> dict[str, object]:
-    actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else "sts:AssumeRole"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}],
-    }
-
-
-def pod_identity_trust(account: str, cluster_arn: str) -> dict[str, object]:
-    """EKS Pod Identity may assume the role, only for this account's cluster."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account},
-                    "ArnEquals": {"aws:SourceArn": cluster_arn},
-                },
-            }
-        ],
-    }
-
-
-def model_read_policy(bucket_arn: str, key_arn: str, region: str) -> dict[str, object]:
-    """Read the model bucket and nothing else: list it, get objects, decrypt through S3 in this region."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ListModels", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
-            {
-                "Sid": "ReadModels",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": f"{bucket_arn}/*",
-            },
-            {
-                "Sid": "DecryptModelsThroughS3",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-            },
-        ],
-    }
-
-
-def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig that authenticates with ``aws eks get-token`` (no static credentials in it)."""
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
-            ],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": cluster_name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "aws",
-                            "args": [
-                                "eks",
-                                "get-token",
-                                "--cluster-name",
-                                cluster_name,
-                                "--region",
-                                region,
-                                "--output",
-                                "json",
-                            ],
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        }
-    )

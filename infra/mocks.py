@@ -517,6 +517,20 @@ def _caller_identity(mocks: OfflineMocks, args: Mapping[str, Any], region: str) 
     }
 
 
+def _iam_role(mocks: OfflineMocks, args: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """An account where the named role exists; service-linked roles sit under the path IAM gives them."""
+    name = str(args["name"])
+    service_linked = {"AWSServiceRoleForAutoScaling": "autoscaling.amazonaws.com"}
+    path = f"/aws-service-role/{service_linked[name]}/" if name in service_linked else "/"
+    return {
+        "id": name,
+        "name": name,
+        "path": path,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role{path}{name}",
+        "uniqueId": f"AROA{stable_hex(name, length=17).upper()}",
+    }
+
+
 def _region_invoke(mocks: OfflineMocks, args: Mapping[str, Any], region: str) -> dict[str, Any]:
     return {
         "id": region,
@@ -537,6 +551,7 @@ _INVOKES: dict[str, InvokeFn] = {
     "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": _instance_type_offerings,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
     "aws:index/getRegion:getRegion": _region_invoke,
+    "aws:iam/getRole:getRole": _iam_role,
     "aws:index/getPartition:getPartition": _partition,
 }
 

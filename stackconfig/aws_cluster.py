@@ -18,11 +18,43 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
+from stackconfig.helm import HelmChartConfig
 from stackconfig.inference import InferenceServiceConfig
 
 # EKS Kubernetes versions this project is tested against (standard support).
 SUPPORTED_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33")
 DEFAULT_KUBERNETES_VERSION = "1.33"
+
+# Managed EKS add-ons and their pinned version per Kubernetes version: the "latest version of the Amazon EKS
+# add-on type" tables of the EKS user guide (managing-vpc-cni, managing-coredns, managing-kube-proxy,
+# pod-id-agent-setup); `aws eks describe-addon-versions --kubernetes-version X --addon-name Y` lists the rest.
+EKS_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
+EKS_ADDON_VERSIONS: dict[str, dict[str, str]] = {
+    "1.31": {
+        "vpc-cni": "v1.20.1-eksbuild.3",
+        "kube-proxy": "v1.31.13-eksbuild.2",
+        "coredns": "v1.11.4-eksbuild.24",
+        "eks-pod-identity-agent": "v1.3.4-eksbuild.1",
+    },
+    "1.32": {
+        "vpc-cni": "v1.20.1-eksbuild.3",
+        "kube-proxy": "v1.32.9-eksbuild.2",
+        "coredns": "v1.11.4-eksbuild.24",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+    },
+    "1.33": {
+        "vpc-cni": "v1.20.1-eksbuild.3",
+        "kube-proxy": "v1.33.5-eksbuild.2",
+        "coredns": "v1.12.4-eksbuild.1",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+    },
+}
+assert set(EKS_ADDON_VERSIONS) == set(SUPPORTED_KUBERNETES_VERSIONS)
+_ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+
+DEVICE_PLUGIN_REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"
+DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
+DEVICE_PLUGIN_VERSION = "0.17.1"
 
 
 def _sizes(family: str, counts: dict[str, int]) -> dict[str, int]:
@@ -177,31 +209,64 @@ class GpuNodeGroupConfig(_Scaling):
         return NVIDIA_GPU_INSTANCE_TYPES[self.instance_type] if self.gpu_count is None else self.gpu_count
 
 
+def default_device_plugin() -> HelmChartConfig:
+    return HelmChartConfig(
+        repository=DEVICE_PLUGIN_REPOSITORY, chart=DEVICE_PLUGIN_CHART, version=DEVICE_PLUGIN_VERSION
+    )
+
+
 class EksConfig(_Model):
     """The EKS control plane."""
 
     kubernetes_version: KubernetesVersion = Field(default=DEFAULT_KUBERNETES_VERSION)
-    endpoint_public_access: bool = Field(default=False, description="Public API endpoint (private one is always on).")
     public_access_cidrs: list[PublicCidr] = Field(
         default_factory=list,
-        validate_default=True,
-        description="With endpointPublicAccess: the only networks that may reach it.",
+        description="Networks besides deployRunner.egressCidrs that may reach the public API endpoint (e.g. the "
+        "admins' VPN egress); never 0.0.0.0/0.",
     )
-    log_retention_days: LogRetentionDays = Field(default=90, description="Control-plane log retention, days.")
+    log_retention_days: LogRetentionDays = Field(default=365, description="Control-plane log retention, days.")
     admin_principal_arns: list[IamPrincipalArn] = Field(
-        default_factory=list, description="IAM roles/users given cluster-admin through access entries."
+        min_length=1,
+        description="IAM roles/users given cluster-admin through access entries; the only admins (the cluster "
+        "creator gets no implicit access), so the role the deploy workflow assumes must be listed.",
     )
     system_node_group: SystemNodeGroupConfig = Field(default_factory=SystemNodeGroupConfig)
+    addon_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Override the pinned version of a managed add-on ({', '.join(EKS_ADDONS)}).",
+    )
+    device_plugin: HelmChartConfig = Field(
+        default_factory=default_device_plugin, description="NVIDIA device plugin chart (repository may be a mirror)."
+    )
+    autoscaling_service_linked_role: Literal["create", "existing"] = Field(
+        default="create",
+        description="AWSServiceRoleForAutoScaling, which the stack key's policy names: create it, or use the one "
+        "the account already has (IAM is global: only one stack per account may create it).",
+    )
 
-    @field_validator("public_access_cidrs")
+    @field_validator("admin_principal_arns")
     @classmethod
-    def _allowlist(cls, cidrs: list[str], info: ValidationInfo) -> list[str]:
-        public = info.data.get("endpoint_public_access")
-        if public and not cidrs:
-            raise ValueError("endpointPublicAccess is true: list the networks allowed to reach it (explicit allowlist)")
-        if cidrs and public is False:
-            raise ValueError("set, but endpointPublicAccess is false (the endpoint is private)")
-        return cidrs
+    def _unique_admins(cls, arns: list[str]) -> list[str]:
+        if len(set(arns)) != len(arns):
+            raise ValueError(f"duplicate principals in {arns}")
+        return arns
+
+    @field_validator("addon_versions")
+    @classmethod
+    def _addon_versions(cls, versions: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for name, version in versions.items():
+            if name not in EKS_ADDONS:
+                raise ValueError(f"unknown add-on {name!r}; allowed: {', '.join(EKS_ADDONS)}")
+            if not _ADDON_VERSION.fullmatch(version):
+                raise ValueError(f"{name}: {version!r} is not an EKS add-on version (e.g. v1.20.1-eksbuild.3)")
+        kubernetes = info.data.get("kubernetes_version")
+        proxy = versions.get("kube-proxy")
+        if kubernetes and proxy and not proxy.startswith(f"v{kubernetes}."):
+            raise ValueError(f"kube-proxy {proxy} must match the cluster's Kubernetes version {kubernetes}")
+        return versions
+
+    def addon_version(self, name: str) -> str:
+        return self.addon_versions.get(name) or EKS_ADDON_VERSIONS[self.kubernetes_version][name]
 
 
 class GpuPlacementConfig(_Model):
@@ -216,6 +281,13 @@ class ModelBucketConfig(_Model):
 
     noncurrent_version_expiration_days: int = Field(default=30, ge=1, le=3650)
     abort_incomplete_upload_days: int = Field(default=7, ge=1, le=365)
+    access_log_retention_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Days the CloudTrail records of reads and writes of model objects are kept (bounded: never "
+        "kept forever).",
+    )
 
 
 def default_gpu_node_groups() -> list[GpuNodeGroupConfig]:

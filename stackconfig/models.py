@@ -22,6 +22,7 @@ from stackconfig.aws_cluster import (
     ModelBucketConfig,
     default_gpu_node_groups,
 )
+from stackconfig.deploy import AwsDeployRunnerConfig, DeployRunnerConfig
 from stackconfig.inference import InferenceServiceConfig
 from stackconfig.onprem_cluster import ContainerDefaults, GpuOperatorConfig, NamespaceQuota, PriorityClassesConfig
 from stackconfig.types import Cidr, Classification, DnsLabel
@@ -171,7 +172,10 @@ class AwsStackConfig(_StackBase):
 
     aws_region: str = Field(alias="aws:region", description="The AWS region (aws:region).")
     network: NetworkConfig = Field(default_factory=NetworkConfig)
-    eks: EksConfig = Field(default_factory=EksConfig)
+    eks: EksConfig = Field(description="The EKS control plane (adminPrincipalArns is required).")
+    deploy_runner: AwsDeployRunnerConfig = Field(
+        description="The self-hosted runner that previews and deploys this stack, and its public egress."
+    )
     gpu_node_groups: GpuNodeGroups = Field(default_factory=default_gpu_node_groups, min_length=1)
     gpu_placement: GpuPlacementConfig = Field(default_factory=GpuPlacementConfig)
     model_bucket: ModelBucketConfig = Field(default_factory=ModelBucketConfig)
@@ -198,6 +202,9 @@ class OnPremStackConfig(_StackBase):
     )
     vpn_gateway: OnPremVpnGatewayConfig = Field(
         default_factory=OnPremVpnGatewayConfig, description="The strongSwan gateway to the AWS stacks' VPNs."
+    )
+    deploy_runner: DeployRunnerConfig = Field(
+        description="The runner inside the site network (with the kubeconfig context) that deploys this stack."
     )
 
     @property

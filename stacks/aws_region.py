@@ -14,14 +14,16 @@ from components.aws_gpu_cluster import (
     ModelReader,
     SystemNodeGroupArgs,
 )
+from components.helm_chart import HelmChart
 from components.inference_service import InferenceService, InferenceServiceArgs, ObjectStoreModel
 from components.kms import StackKey, StackKeyArgs
+from components.model_access_trail import ModelAccessTrail, ModelAccessTrailArgs, trail_arn
 from components.model_bucket import ModelBucket, ModelBucketArgs
 from components.network import RegionalNetwork, RegionalNetworkArgs
 from components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
 from residency import residency_labels
 from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
-from stackconfig.aws_cluster import AwsInferenceServiceConfig
+from stackconfig.aws_cluster import EKS_ADDONS, AwsInferenceServiceConfig
 from stacks.aws_vpn import build_aws_vpn
 from stacks.gpu_placement import place_gpu_node_groups, region_zones
 from stacks.tags import stack_tags
@@ -69,11 +71,25 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
     _check_models_fit(config)
     account = aws.get_caller_identity().account_id
     bucket_name = f"{PROJECT}-{site}-models-{account}"
+    # The access trail's ARN is known before the trail exists: the key's and the log bucket's policies name it.
+    partition = aws.get_partition().partition
+    access_trail_name = f"{PROJECT}-{site}-model-access"
+    access_log_bucket_name = f"{PROJECT}-{site}-model-access-logs-{account}"
+    access_trail_arn = trail_arn(partition, region, account, access_trail_name)
+    _check_bucket_names(bucket_name, access_log_bucket_name)
 
     tags = stack_tags(config)
     provider = aws.Provider(f"aws-{site}", region=region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
     with_provider = pulumi.ResourceOptions(provider=provider)
-    key = StackKey(site, StackKeyArgs(region=region, allow_ec2_autoscaling=True), opts=with_provider)
+    key = StackKey(
+        site,
+        StackKeyArgs(
+            region=region,
+            ec2_autoscaling_role=config.eks.autoscaling_service_linked_role,
+            cloudtrail_trail_arns=(access_trail_arn,),
+        ),
+        opts=with_provider,
+    )
     net = config.network
     network = RegionalNetwork(
         site,
@@ -110,6 +126,20 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         ),
         opts=with_provider,
     )
+    access_trail = ModelAccessTrail(
+        f"{site}-model-access",
+        ModelAccessTrailArgs(
+            model_bucket_name=bucket_name,
+            log_bucket_name=access_log_bucket_name,
+            trail_name=access_trail_name,
+            partition=partition,
+            region=region,
+            account_id=account,
+            kms_key_arn=key.arn,
+            retention_days=config.model_bucket.access_log_retention_days,
+        ),
+        opts=with_provider,
+    )
     eks = config.eks
     system = eks.system_node_group
     labels = residency_labels(tags)
@@ -121,10 +151,14 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
             subnet_ids=network.private_subnet_ids,
             kms_key_arn=key.arn,
             kubernetes_version=eks.kubernetes_version,
-            endpoint_public_access=eks.endpoint_public_access,
-            public_access_cidrs=eks.public_access_cidrs,
+            # The deploy runners reach the API through the public endpoint, open only to named networks
+            # (README, "Deploying for real"); nodes and pods use the private endpoint.
+            endpoint_public_access=True,
+            public_access_cidrs=[*config.deploy_runner.egress_cidrs, *eks.public_access_cidrs],
             log_retention_days=eks.log_retention_days,
             admin_principal_arns=eks.admin_principal_arns,
+            addon_versions={name: eks.addon_version(name) for name in EKS_ADDONS},
+            device_plugin=HelmChart(eks.device_plugin.repository, eks.device_plugin.chart, eks.device_plugin.version),
             system_node_group=SystemNodeGroupArgs(
                 instance_types=system.instance_types,
                 min_size=system.min_size,
@@ -172,9 +206,21 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         "kubeconfig": cluster.kubeconfig,
         "gpuNodeGroupZones": gpu_zones,
         "modelBucketName": bucket.bucket_name,
+        "modelAccessLogBucketName": access_trail.log_bucket_name,
         "inferenceEndpoints": {name: svc.endpoint for name, svc in services.items()},
         **vpn_outputs,
     }
+
+
+def _check_bucket_names(*names: str) -> None:
+    """S3 bucket names are at most 63 characters; the site's name is the part the config chooses."""
+    problems = [
+        Problem(f"{PROJECT}:deployment.site", f"bucket name {name} is {len(name)} characters; S3 allows 63")
+        for name in names
+        if len(name) > 63
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _check_models_fit(config: AwsStackConfig) -> None:
@@ -234,6 +280,11 @@ def _inference_service(
         ),
         opts=pulumi.ResourceOptions(
             provider=cluster.kubernetes_provider,
-            depends_on=[*cluster.namespaces.values(), cluster.device_plugin],
+            depends_on=[
+                *cluster.namespaces.values(),
+                cluster.device_plugin,
+                # Pods started before their association run without credentials until recreated.
+                cluster.pod_identity_associations[(model.namespace, model.name)],
+            ],
         ),
     )

@@ -8,12 +8,17 @@ from typing import Any
 import pytest
 
 from components.aws_gpu_cluster import (
-    DEVICE_PLUGIN_CHART_VERSION,
-    DEVICE_PLUGIN_REPO,
     AwsGpuInferenceCluster,
     AwsGpuInferenceClusterArgs,
     GpuNodeGroupArgs,
     ModelReader,
+)
+from components.helm_chart import HelmChart
+from stackconfig.aws_cluster import (
+    DEVICE_PLUGIN_CHART,
+    DEVICE_PLUGIN_REPOSITORY,
+    DEVICE_PLUGIN_VERSION,
+    EKS_ADDON_VERSIONS,
 )
 
 KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/11111111-2222-4333-8444-555555555555"
@@ -25,6 +30,9 @@ EKS = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ADDON = "aws:eks/addon:Addon"
+DEPLOYER = "arn:aws:iam::123456789012:role/deploy"
+DEVICE_PLUGIN = HelmChart(DEVICE_PLUGIN_REPOSITORY, DEVICE_PLUGIN_CHART, DEVICE_PLUGIN_VERSION)
 
 
 def gpu_group(**overrides: Any) -> GpuNodeGroupArgs:
@@ -50,6 +58,9 @@ def cluster_args(**overrides: Any) -> AwsGpuInferenceClusterArgs:
         "kubernetes_version": "1.33",
         "gpu_node_groups": [gpu_group()],
         "model_bucket_arn": BUCKET_ARN,
+        "addon_versions": EKS_ADDON_VERSIONS["1.33"],
+        "device_plugin": DEVICE_PLUGIN,
+        "admin_principal_arns": [DEPLOYER],
         "model_readers": [ModelReader("inference", "llama")],
         "tags": TAGS,
         "labels": LABELS,
@@ -171,8 +182,8 @@ def test_model_reader_may_read_the_bucket_and_nothing_else(built: Any) -> None:
     (association,) = stack.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
     assert association.inputs["namespace"] == "inference" and association.inputs["serviceAccount"] == "llama"
     assert association.inputs["roleArn"] == stack.resolve(role_arn(cluster))
-    (addon,) = stack.of_type("aws:eks/addon:Addon")
-    assert addon.inputs["addonName"] == "eks-pod-identity-agent"
+    agent = stack.named(ADDON, "test-gpu-addon-eks-pod-identity-agent")
+    assert agent.urn in association.dependencies
 
 
 def role_arn(cluster: AwsGpuInferenceCluster) -> Any:
@@ -208,8 +219,8 @@ def test_device_plugin_is_a_pinned_helm_release_on_the_gpu_nodes(built: Any) -> 
     (release,) = stack.of_type("kubernetes:helm.sh/v3:Release")
     inputs = release.inputs
     assert inputs["chart"] == "nvidia-device-plugin"
-    assert inputs["version"] == DEVICE_PLUGIN_CHART_VERSION and inputs["version"][0].isdigit()
-    assert inputs["repositoryOpts"]["repo"] == DEVICE_PLUGIN_REPO
+    assert inputs["version"] == DEVICE_PLUGIN_VERSION and inputs["version"][0].isdigit()
+    assert inputs["repositoryOpts"]["repo"] == DEVICE_PLUGIN_REPOSITORY
     values = inputs["values"]
     assert values["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in values[
@@ -246,3 +257,51 @@ def test_bad_node_group_sizes_are_refused() -> None:
         cluster_args(gpu_node_groups=[gpu_group(min_size=3, desired_size=1)])
     with pytest.raises(ValueError, match="no subnet"):
         cluster_args(gpu_node_groups=[gpu_group(subnet_ids=[])])
+
+
+def test_the_creator_gets_no_implicit_access_and_every_kubernetes_object_waits_for_the_admins(built: Any) -> None:
+    stack, _ = built
+    (eks,) = stack.of_type(EKS)
+    assert eks.inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is False
+    (entry,) = stack.of_type("aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["principalArn"] == DEPLOYER
+    (grant,) = stack.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    (provider,) = stack.of_type("pulumi:providers:kubernetes")
+    assert grant.urn in provider.dependencies
+    kubernetes_objects = [r for r in stack.capture.resources.values() if r.provider == provider.urn]
+    assert kubernetes_objects  # the namespaces, policies and the device plugin, all through that provider
+
+
+def test_a_cluster_without_admins_is_refused() -> None:
+    with pytest.raises(ValueError, match="no one"):
+        cluster_args(admin_principal_arns=[])
+
+
+def test_managed_addons_are_pinned_and_the_cni_enforces_network_policy(built: Any) -> None:
+    stack, _ = built
+    addons = {a.inputs["addonName"]: a for a in stack.of_type(ADDON)}
+    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
+    for name, addon in addons.items():
+        assert addon.inputs["addonVersion"] == EKS_ADDON_VERSIONS["1.33"][name]
+        assert addon.inputs["resolveConflictsOnCreate"] == "OVERWRITE"
+    assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert "configurationValues" not in addons["coredns"].inputs
+    system = stack.named(NODE_GROUP, "test-gpu-system")
+    gpu = stack.named(NODE_GROUP, "test-gpu-gpu-l40s")
+    for early in ("vpc-cni", "eks-pod-identity-agent"):
+        assert addons[early].urn in system.dependencies and addons[early].urn in gpu.dependencies
+    for late in ("kube-proxy", "coredns"):
+        assert system.urn in addons[late].dependencies
+
+
+def test_missing_addon_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="coredns"):
+        cluster_args(addon_versions={k: v for k, v in EKS_ADDON_VERSIONS["1.33"].items() if k != "coredns"})
+
+
+def test_device_plugin_from_an_oci_mirror_names_the_chart_by_reference(mock_stack: Any) -> None:
+    mirror = HelmChart("oci://registry.internal.example/charts", "nvidia-device-plugin", "0.17.1")
+    AwsGpuInferenceCluster("oci", cluster_args(device_plugin=mirror))
+    (release,) = mock_stack.of_type("kubernetes:helm.sh/v3:Release")
+    assert release.inputs["chart"] == "oci://registry.internal.example/charts/nvidia-device-plugin"
+    assert "repositoryOpts" not in release.inputs

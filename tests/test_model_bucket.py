@@ -103,7 +103,7 @@ def test_vpc_endpoints_keep_pulls_in_region(pulumi_mocks_factory: Any) -> None:
 
 def test_stack_key_lets_auto_scaling_encrypt_node_volumes_only_when_asked(mock_stack: Any) -> None:
     StackKey("plain", StackKeyArgs(region="eu-central-1"))
-    StackKey("nodes", StackKeyArgs(region="eu-central-1", allow_ec2_autoscaling=True))
+    StackKey("nodes", StackKeyArgs(region="eu-central-1", ec2_autoscaling_role="create"))
     policies = {k.name: json.loads(k.inputs["policy"]) for k in mock_stack.of_type("aws:kms/key:Key")}
     sids = {name: {s["Sid"] for s in p["Statement"]} for name, p in policies.items()}
     assert "AutoScalingGrantsForEbs" not in sids["plain-key"]
