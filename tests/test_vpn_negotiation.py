@@ -40,16 +40,19 @@ which is what a lost retransmission setting would produce.
 
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
 from components.vpn.swanctl import TunnelSpec, ike_retransmission_for, render_swanctl_conf
 from tests.vpn_harness import (
+    APT_PACKAGES,
     Charon,
     ChildSa,
     IkeSa,
@@ -335,3 +338,17 @@ def test_peer_offering_only_weak_proposals_gets_no_sa() -> None:
         for charon in (gateway, weak_charon):
             assert not [sa for sa in charon.list_sas() if sa.state == "ESTABLISHED"], lab.logs()
         assert weak.ping(ONPREM_HOST, src=VPC_HOST, count=1, deadline=1).received == 0
+
+
+# --- the machine the lab runs on -------------------------------------------------------------
+
+
+def test_ci_installs_every_package_the_lab_needs() -> None:
+    """CI installs with --no-install-recommends, so a package the lab needs only through a Recommends
+    (libstrongswan-standard-plugins: openssl, gcm) must be named in .ci/run itself."""
+    script = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    commands = [shlex.split(line, comments=True) for line in script.replace("\\\n", " ").splitlines()]
+    installs = [c[c.index("install") + 1 :] for c in commands if c[:1] == ["apt-get"] and "install" in c]
+    assert installs, "no apt-get install in .ci/run"
+    named = {w for words in installs for w in words if not w.startswith(("-", ">"))}
+    assert set(APT_PACKAGES) <= named, sorted(set(APT_PACKAGES) - named)

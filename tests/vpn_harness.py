@@ -67,11 +67,21 @@ __all__ = [
     "wait_until",
 ]
 
-APT_PACKAGES = ("strongswan-charon", "strongswan-swanctl", "libcharon-extra-plugins", "iproute2", "iputils-ping")
+APT_PACKAGES = (
+    "strongswan-charon",
+    "strongswan-swanctl",
+    "libstrongswan-standard-plugins",  # openssl + gcm: only a Recommends of libstrongswan
+    "libcharon-extra-plugins",
+    "iproute2",
+    "iputils-ping",
+)
 """Debian packages the harness needs (CI installs them itself)."""
 
 CHARON = Path("/usr/lib/ipsec/charon")
 LIBIPSEC_PLUGIN = Path("/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so")
+# Without these charon starts but offers no ECP group or AES-GCM ("configured DH group ECP_384 not supported").
+OPENSSL_PLUGIN = Path("/usr/lib/ipsec/plugins/libstrongswan-openssl.so")
+GCM_PLUGIN = Path("/usr/lib/ipsec/plugins/libstrongswan-gcm.so")
 
 # Exactly the plugins PSK-authenticated IKEv2 with user-space ESP needs. Loading an explicit list
 # (load_modular = no) keeps the daemon independent of /etc/strongswan.d, and leaves out
@@ -132,7 +142,7 @@ def netns_unavailable_reason() -> str | None:
     for tool in ("ip", "swanctl", "ping", "unshare", "mount", "sh"):
         if shutil.which(tool) is None:
             return f"`{tool}` not found; install: apt-get install -y {' '.join(APT_PACKAGES)}"
-    for path in (CHARON, LIBIPSEC_PLUGIN):
+    for path in (CHARON, LIBIPSEC_PLUGIN, OPENSSL_PLUGIN, GCM_PLUGIN):
         if not path.exists():
             return f"{path} not found; install: apt-get install -y {' '.join(APT_PACKAGES)}"
     if not Path("/dev/net/tun").exists():
