@@ -121,18 +121,16 @@ class ModelBucket(pulumi.ComponentResource):
 
 def tls_only_policy(bucket_arn: str) -> str:
     """Deny every request that does not use TLS (aws:SecureTransport false), for the bucket and its objects."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": {"AWS": "*"},
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )
+    return json.dumps({"Version": "2012-10-17", "Statement": [tls_only_statement(bucket_arn)]})
+
+
+def tls_only_statement(bucket_arn: str) -> dict[str, object]:
+    """The statement of ``tls_only_policy``, for buckets whose policy also grants something."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
