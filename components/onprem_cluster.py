@@ -21,6 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.helm_chart import chart_source
 from components.inference_service import InferenceService, InferenceServiceArgs, dns_egress_rule
 
 PSS_RESTRICTED = "restricted"
@@ -259,12 +260,13 @@ class OnPremInferenceCluster(pulumi.ComponentResource):
         ns = self._namespace(operator.namespace, PSS_PRIVILEGED)
         self.namespaces[operator.namespace] = ns
         self._default_deny_ingress(operator.namespace, ns)
+        chart, repository_opts = chart_source(operator.repository, operator.chart)
         return k8s.helm.v3.Release(
             f"{self._name}-gpu-operator",
             name="gpu-operator",
-            chart=operator.chart,
+            chart=chart,
             version=operator.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=operator.repository),
+            repository_opts=repository_opts,
             namespace=operator.namespace,
             create_namespace=False,
             values=dict(operator.values),

@@ -517,7 +517,7 @@ def _caller_identity(mocks: OfflineMocks, args: Mapping[str, Any], region: str) 
     }
 
 
-def _iam_role(mocks: OfflineMocks, args: Mapping[str, Any], region: str) -> dict[str, Any]:
+def _get_role(mocks: OfflineMocks, args: Mapping[str, Any], region: str) -> dict[str, Any]:
     """An account where the named role exists; service-linked roles sit under the path IAM gives them."""
     name = str(args["name"])
     service_linked = {"AWSServiceRoleForAutoScaling": "autoscaling.amazonaws.com"}
@@ -551,7 +551,7 @@ _INVOKES: dict[str, InvokeFn] = {
     "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": _instance_type_offerings,
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
     "aws:index/getRegion:getRegion": _region_invoke,
-    "aws:iam/getRole:getRole": _iam_role,
+    "aws:iam/getRole:getRole": _get_role,
     "aws:index/getPartition:getPartition": _partition,
 }
 

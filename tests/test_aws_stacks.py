@@ -182,8 +182,12 @@ def set_group(**fields: Any) -> Any:
             f"{', '.join(SUPPORTED_KUBERNETES_VERSIONS)}",
         ),
         (
-            {"eks": lambda eks: eks.update(endpointPublicAccess=True)},
-            "hybrid-llm-infra:eks.publicAccessCidrs: endpointPublicAccess is true",
+            {"eks": lambda eks: eks.update(publicAccessCidrs=["0.0.0.0/0"])},
+            "hybrid-llm-infra:eks.publicAccessCidrs[0]: 0.0.0.0/0 opens the API endpoint to the internet",
+        ),
+        (
+            {"eks": lambda eks: eks.pop("adminPrincipalArns")},
+            "hybrid-llm-infra:eks.adminPrincipalArns: required",
         ),
     ],
 )

@@ -47,8 +47,8 @@ def test_shipped_stacks_validate() -> None:
 def test_unknown_key_in_project_namespace_is_an_error() -> None:
     raw = {**stack_config("frankfurt"), "hybrid-llm-infra:vpcCidrr": "10.0.0.0/16"}
     assert problems_of(raw) == [
-        "hybrid-llm-infra:vpcCidrr: unknown key; allowed: addressPlan, aws:region, deployment, eks, gpuNodeGroups, "
-        "gpuPlacement, inference, modelBucket, network, vpn"
+        "hybrid-llm-infra:vpcCidrr: unknown key; allowed: addressPlan, aws:region, deployRunner, deployment, eks, "
+        "gpuNodeGroups, gpuPlacement, inference, modelBucket, network, vpn"
     ]
 
 

@@ -78,6 +78,15 @@ def test_gpu_operator_is_a_pinned_release_in_its_namespace(mock_stack) -> None:
     assert mock_stack.resolve(cluster.gpu_operator.status)["status"] == "deployed"
 
 
+def test_gpu_operator_from_an_oci_mirror_is_named_by_reference(mock_stack) -> None:
+    # Helm cannot `repo add` an OCI registry: the chart reference carries it, with no repository options.
+    operator = GpuOperatorArgs(version="v25.3.4", repository="oci://registry.internal.example/nvidia")
+    _cluster(gpu_operator=operator)
+    release = mock_stack.named("kubernetes:helm.sh/v3:Release", "onprem-gpu-operator")
+    assert release.inputs["chart"] == "oci://registry.internal.example/nvidia/gpu-operator"
+    assert "repositoryOpts" not in release.inputs
+
+
 def test_inference_namespace_gets_default_deny_quota_with_gpus_and_limit_range(mock_stack) -> None:
     _cluster()
     deny = mock_stack.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "onprem-inference-default-deny")
