@@ -39,7 +39,11 @@ PSK_RANDOM_LENGTH = 40
 
 @dataclass(frozen=True)
 class VpnTunnelOptions:
-    """Options both tunnels get, in AWS's vocabulary (``Phase1EncryptionAlgorithms`` values...)."""
+    """Options both tunnels get, in AWS's vocabulary (``Phase1EncryptionAlgorithms`` values...).
+
+    The algorithm and DH-group lists are sets on AWS's side (it returns them in an order of its own),
+    so their order here is not a preference; the on-prem gateway offers them strongest first.
+    """
 
     phase1_encryption_algorithms: Sequence[str] = ("AES256-GCM-16",)
     phase1_integrity_algorithms: Sequence[str] = ("SHA2-384", "SHA2-256")

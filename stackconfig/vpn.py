@@ -56,8 +56,10 @@ class VpnConfig(_Model):
     """The AWS side of the site-to-site VPN to the on-prem gateway (both tunnels get these options)."""
 
     enabled: bool = Field(default=True, description="Build the VPN (customer gateway, VGW, connection).")
+    # The algorithm and DH-group lists are sets: AWS stores them as sets (TypeSet in terraform-provider-aws'
+    # vpnsite_connection.go), so their order carries no preference; the gateway offers them strongest first.
     phase1_encryption_algorithms: list[Encryption] = Field(
-        default_factory=_encryption, min_length=1, description="IKE encryption, preference order."
+        default_factory=_encryption, min_length=1, description="IKE encryption (a set; offered strongest first)."
     )
     phase1_integrity_algorithms: list[Integrity] = Field(
         default_factory=_integrity, min_length=1, description="IKE integrity/PRF."

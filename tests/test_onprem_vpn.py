@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
+from components.onprem_vpn_gateway import render_gateway_configs
 from infra.engine import redact
 from tests.stack_runs import shipped_runs
 
@@ -44,9 +46,32 @@ def test_one_connection_per_tunnel_from_the_peer_outputs() -> None:
         assert tunnel["insideAddress"] == aws["customerInsideAddress"]
     conf = run.outputs["vpnSwanctlConf"]
     assert conf.count("version = 2") == 4
-    assert conf.count("proposals = aes256gcm16-prfsha384-prfsha256-ecp384-ecp256-ecp521") == 4
+    assert conf.count("proposals = aes256gcm16-prfsha384-prfsha256-ecp521-ecp384-ecp256") == 4
     assert "local_addrs = 198.51.100.10" in conf and "start_action = start" in conf
     assert "retransmit_timeout = 5.000" in run.outputs["vpnStrongswanConf"]
+
+
+SET_OPTIONS = [f"phase{n}{kind}" for n in (1, 2) for kind in ("EncryptionAlgorithms", "IntegrityAlgorithms")]
+SET_OPTIONS += ["phase1DhGroupNumbers", "phase2DhGroupNumbers"]
+
+
+def test_gateway_config_does_not_depend_on_the_order_aws_reads_back() -> None:
+    """AWS keeps the tunnel algorithm lists as sets (TypeSet): a read-back in any other order must
+    render the very same swanctl.conf, proposals strongest first."""
+    shipped = shipped_runs()["onprem"].outputs["vpnSwanctlConf"]
+    peers = []
+    for stack in ("frankfurt", "dubai"):
+        outputs = shipped_runs()[stack].outputs
+        vpn = copy.deepcopy(outputs["vpn"])
+        for tunnel in vpn["tunnels"]:
+            assert all(len(tunnel[key]) >= 1 for key in SET_OPTIONS)
+            for key in SET_OPTIONS:
+                tunnel[key] = list(reversed(tunnel[key]))
+        peers.append((stack, vpn, outputs["vpnPresharedKeys"]))
+    assert [len(t["phase1DhGroupNumbers"]) for _, vpn, _ in peers for t in vpn["tunnels"]] == [3, 3, 3, 3]
+    swanctl, _ = render_gateway_configs("198.51.100.10", peers)
+    assert swanctl == shipped
+    assert "ecp521-ecp384-ecp256" in swanctl and "ecp256-ecp384" not in swanctl
 
 
 def test_daemon_set_runs_on_labelled_nodes_with_only_net_admin() -> None:

@@ -6,6 +6,8 @@ test_vpn_negotiation.py; these tests pin the text itself.
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from dataclasses import replace
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 
 from components.vpn.swanctl import (
+    STRENGTH_ORDER,
     TunnelSpec,
     esp_proposals,
     ike_proposals,
@@ -65,13 +68,13 @@ def parse_conf(text: str) -> dict[str, Any]:
 
 
 def test_default_spec_offers_exactly_the_policy() -> None:
-    spec = make_spec()
-    assert ike_proposals(spec) == ["aes256gcm16-prfsha384-prfsha256-ecp384-ecp256-ecp521"]
-    assert esp_proposals(spec) == ["aes256gcm16-ecp384-ecp256-ecp521"]
+    spec = make_spec()  # the defaults list DH 20, 19, 21: a set, offered strongest first
+    assert ike_proposals(spec) == ["aes256gcm16-prfsha384-prfsha256-ecp521-ecp384-ecp256"]
+    assert esp_proposals(spec) == ["aes256gcm16-ecp521-ecp384-ecp256"]
     conf = parse_conf(render_swanctl_conf([spec]))
     conn = conf["connections"]["tun1"]
-    assert conn["proposals"] == "aes256gcm16-prfsha384-prfsha256-ecp384-ecp256-ecp521"
-    assert conn["children"]["tun1"]["esp_proposals"] == "aes256gcm16-ecp384-ecp256-ecp521"
+    assert conn["proposals"] == "aes256gcm16-prfsha384-prfsha256-ecp521-ecp384-ecp256"
+    assert conn["children"]["tun1"]["esp_proposals"] == "aes256gcm16-ecp521-ecp384-ecp256"
     assert conn["version"] == "2"
 
 
@@ -94,24 +97,67 @@ def test_cbc_carries_integrity_and_prf() -> None:
     assert esp_proposals(spec) == ["aes256-sha256-ecp256"]
 
 
-def test_aead_and_cbc_get_separate_proposals_in_preference_order() -> None:
+def test_aead_and_cbc_get_separate_proposals_strongest_first() -> None:
     # strongSwan rejects a proposal mixing an AEAD with a classic cipher, hence one per algorithm.
     spec = make_spec(
-        ike_encryption=["AES256-GCM-16", "AES256"],
+        ike_encryption=["AES256", "AES256-GCM-16"],
         ike_integrity=["SHA2-256", "SHA2-384"],
-        ike_dh_groups=[21, 19],
+        ike_dh_groups=[19, 21],
         esp_encryption=["AES256", "AES256-GCM-16"],
         esp_integrity=["SHA2-384"],
         esp_dh_groups=[19],
     )
     assert ike_proposals(spec) == [
-        "aes256gcm16-prfsha256-prfsha384-ecp521-ecp256",
-        "aes256-sha256-sha384-prfsha256-prfsha384-ecp521-ecp256",
+        "aes256gcm16-prfsha384-prfsha256-ecp521-ecp256",
+        "aes256-sha384-sha256-prfsha384-prfsha256-ecp521-ecp256",
     ]
-    assert esp_proposals(spec) == ["aes256-sha384-ecp256", "aes256gcm16-ecp256"]
+    assert esp_proposals(spec) == ["aes256gcm16-ecp256", "aes256-sha384-ecp256"]
     conn = parse_conf(render_swanctl_conf([spec]))["connections"]["tun1"]
     assert conn["proposals"] == ", ".join(ike_proposals(spec))
     assert conn["children"]["tun1"]["esp_proposals"] == ", ".join(esp_proposals(spec))
+
+
+def test_shuffled_sets_render_identically_strongest_first() -> None:
+    """AWS returns the lists as sets in an order of its own (TypeSet): every permutation of every
+    list must give byte-identical files, with GCM, SHA2-384 and ECP-521 offered first."""
+    full: dict[str, list[Any]] = {
+        "ike_encryption": ["AES256", "AES256-GCM-16"],
+        "esp_encryption": ["AES256", "AES256-GCM-16"],
+        "ike_integrity": ["SHA2-256", "SHA2-384"],
+        "esp_integrity": ["SHA2-256", "SHA2-384"],
+        "ike_dh_groups": [19, 20, 21],
+        "esp_dh_groups": [19, 20, 21],
+    }
+    seen: set[tuple[Any, ...]] = set()
+    for n in range(24):  # each list gets the permutation number n modulo its own count
+        shuffled = {
+            key: list(itertools.permutations(values))[n % math.factorial(len(values))] for key, values in full.items()
+        }
+        seen.add(tuple(shuffled["ike_dh_groups"]))
+        seen.add(tuple(shuffled["ike_encryption"]))
+        spec = make_spec(**shuffled)
+        assert render_swanctl_conf([spec]) == render_swanctl_conf([make_spec(**full)])
+        assert spec == make_spec(**full)
+    assert len(seen) == 6 + 2, "every DH permutation and both encryption orders were tried"
+    conn = parse_conf(render_swanctl_conf([make_spec(**full)]))["connections"]["tun1"]
+    assert conn["proposals"] == (
+        "aes256gcm16-prfsha384-prfsha256-ecp521-ecp384-ecp256, "
+        "aes256-sha384-sha256-prfsha384-prfsha256-ecp521-ecp384-ecp256"
+    )
+    assert conn["children"]["tun1"]["esp_proposals"] == (
+        "aes256gcm16-ecp521-ecp384-ecp256, aes256-sha384-sha256-ecp521-ecp384-ecp256"
+    )
+
+
+def test_the_strength_order_covers_exactly_the_policy() -> None:
+    # A value the policy allows but the order does not rank would make sorting fail at render time.
+    spec = make_spec(
+        ike_encryption=list(STRENGTH_ORDER["encryption"]),
+        ike_integrity=list(STRENGTH_ORDER["integrity"]),
+        ike_dh_groups=list(STRENGTH_ORDER["dh_groups"]),
+    )
+    assert spec.ike_encryption == STRENGTH_ORDER["encryption"]
+    assert spec.ike_dh_groups == (21, 20, 19)
 
 
 @pytest.mark.parametrize(("group", "keyword"), [(19, "ecp256"), (20, "ecp384"), (21, "ecp521")])

@@ -52,7 +52,8 @@ ESTABLISH_TIMEOUT_SECONDS = 20.0
 FAILOVER_BOUND_SECONDS = 45.0
 """Kill of tunnel 1's peer -> first reply over tunnel 2, with the shipped 10 s / 30 s DPD (see above)."""
 
-# AWS's names -> what strongSwan reports for the first preference of each list.
+# AWS's names -> what strongSwan reports for the first entry of each list (TunnelSpec keeps them
+# strongest first, whatever order the captured inputs list them in).
 _ENC = {"AES256-GCM-16": ("AES_GCM_16", 256), "AES256": ("AES_CBC", 256)}
 _PRF = {"SHA2-384": "PRF_HMAC_SHA2_384", "SHA2-256": "PRF_HMAC_SHA2_256"}
 _DH = {19: "ECP_256", 20: "ECP_384", 21: "ECP_521"}
@@ -223,7 +224,8 @@ def test_all_tunnels_establish_with_the_exact_proposal(lab: Lab) -> None:
             where = f"{charon.site.name}/{tunnel.name}"
             assert (sa.version, sa.state, sa.initiator) == (2, "ESTABLISHED", initiator), where
             assert sa.proposal == expected_ike(tunnel.spec), f"{where}: IKE negotiated {sa.proposal}"
-            assert str(sa.proposal) == "AES_GCM_16-256/PRF_HMAC_SHA2_384/ECP_384"
+            # The shipped sets {AES256-GCM-16}, {SHA2-384, SHA2-256}, {19, 20, 21}, strongest first.
+            assert str(sa.proposal) == "AES_GCM_16-256/PRF_HMAC_SHA2_384/ECP_521"
             (child,) = sa.installed_children
             assert child.state == "INSTALLED" and child.mode == "TUNNEL", where
             assert child.proposal == expected_esp(tunnel.spec), f"{where}: ESP negotiated {child.proposal}"

@@ -11,6 +11,12 @@ preferred, CBC allowed), SHA2-256/384, DH groups 19-21 for both phases, phase-2 
 than phase-1, DPD of at least 30 s with action ``restart``. Anything else raises ``ValueError``
 naming the offending field, so a weaker configuration can never be rendered. (Only the timer
 minimums can be lifted, by ``allow_short_timers``, for tests that must fail over in seconds.)
+
+Algorithm lists are sets, not preferences: AWS stores a tunnel's algorithms and DH groups as sets
+(terraform-provider-aws ``internal/service/ec2/vpnsite_connection.go``: ``tunnel1_phase1_*`` are
+``schema.TypeSet``), so the order the on-prem side reads back says nothing about what was meant.
+Every list is therefore put into one fixed strongest-first order (:data:`STRENGTH_ORDER`) before
+anything is rendered: the same set always gives the same bytes, whatever order it arrived in.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 __all__ = [
     "AWS_RESERVED_INSIDE_CIDRS",
+    "STRENGTH_ORDER",
     "IkeRetransmission",
     "TunnelSpec",
     "esp_proposals",
@@ -41,10 +49,22 @@ _INTEGRITY = {"SHA2-256": "sha256", "SHA2-384": "sha384"}
 _PRF = {"SHA2-256": "prfsha256", "SHA2-384": "prfsha384"}
 _DH_GROUPS = {19: "ecp256", 20: "ecp384", 21: "ecp521"}
 
+STRENGTH_ORDER: dict[str, tuple[str | int, ...]] = {
+    # An AEAD (one pass, its own integrity check) over AES-CBC with a separate HMAC.
+    "encryption": ("AES256-GCM-16", "AES256"),
+    # The longer hash first (also the PRF).
+    "integrity": ("SHA2-384", "SHA2-256"),
+    # By security strength of the curve: P-521 (~256 bits), P-384 (~192), P-256 (~128).
+    "dh_groups": (21, 20, 19),
+}
+"""The explicit strongest-first order every algorithm list is rendered in (index 0 = offered first)."""
+
 # Values AWS accepts but the project's policy forbids; named so the error says "weaker" rather
 # than "unknown" (a typo and a downgrade deserve different messages).
 _WEAK_ENCRYPTION = frozenset({"AES128", "AES128-GCM-16", "3DES", "DES"})
 _WEAK_INTEGRITY = frozenset({"SHA1", "MD5"})
+T = TypeVar("T", str, int)
+
 _STARTUP_ACTIONS = {"start": "start", "add": "none"}
 """AWS ``StartupAction`` -> swanctl ``start_action``: ``add`` means "wait for the peer"."""
 _DPD_ACTIONS = frozenset({"restart"})
@@ -116,6 +136,12 @@ def _check_dh_groups(name: str, values: Sequence[int]) -> tuple[int, ...]:
     return out
 
 
+def _strongest_first(kind: str, values: tuple[T, ...]) -> tuple[T, ...]:
+    """``values`` (already checked against the policy) in :data:`STRENGTH_ORDER`, whatever their order."""
+    rank = STRENGTH_ORDER[kind]
+    return tuple(sorted(values, key=rank.index))
+
+
 def _check_cidrs(name: str, values: Sequence[str]) -> tuple[str, ...]:
     out = _tuple_of_str(name, values)
     for value in out:
@@ -130,9 +156,11 @@ def _check_cidrs(name: str, values: Sequence[str]) -> tuple[str, ...]:
 class TunnelSpec:
     """One IPsec tunnel as seen from the side that will run the rendered configuration.
 
-    Lists are stored as tuples (the dataclass is frozen and hashable). Order in every algorithm
-    list is preference order: the first entry of each is what two peers with mirrored specs
-    negotiate, because a strongSwan responder prefers its own configured order.
+    Lists are stored as tuples (the dataclass is frozen and hashable). The algorithm and DH-group
+    lists are sets: they are stored strongest first (:data:`STRENGTH_ORDER`) whatever order they
+    were given in, so two specs of the same sets are equal and render the same bytes. The first
+    entry of each is what two peers with such specs negotiate (a strongSwan responder prefers its
+    own configured order, which is the same).
     """
 
     name: str
@@ -187,13 +215,14 @@ class TunnelSpec:
         for name in ("ike_encryption", "esp_encryption"):
             values = _tuple_of_str(name, getattr(self, name))
             _check_algorithms(name, values, _ENCRYPTION, _WEAK_ENCRYPTION)
-            object.__setattr__(self, name, values)
+            object.__setattr__(self, name, _strongest_first("encryption", values))
         for name in ("ike_integrity", "esp_integrity"):
             values = _tuple_of_str(name, getattr(self, name))
             _check_algorithms(name, values, _INTEGRITY, _WEAK_INTEGRITY)
-            object.__setattr__(self, name, values)
+            object.__setattr__(self, name, _strongest_first("integrity", values))
         for name in ("ike_dh_groups", "esp_dh_groups"):
-            object.__setattr__(self, name, _check_dh_groups(name, getattr(self, name)))
+            groups = _check_dh_groups(name, getattr(self, name))
+            object.__setattr__(self, name, _strongest_first("dh_groups", groups))
         for name in ("local_traffic_selectors", "remote_traffic_selectors"):
             object.__setattr__(self, name, _check_cidrs(name, getattr(self, name)))
 
@@ -325,8 +354,8 @@ class TunnelSpec:
 
 def ike_proposals(spec: TunnelSpec) -> list[str]:
     """IKE proposals, one per encryption algorithm (strongSwan forbids mixing AEAD and non-AEAD
-    algorithms in one proposal). Each lists every allowed integrity/PRF and DH group in the
-    spec's preference order, e.g. ``aes256gcm16-prfsha384-prfsha256-ecp384-ecp256-ecp521``."""
+    algorithms in one proposal). Each lists every allowed integrity/PRF and DH group, all
+    strongest first, e.g. ``aes256gcm16-prfsha384-prfsha256-ecp521-ecp384-ecp256``."""
     prfs = [_PRF[i] for i in spec.ike_integrity]
     groups = [_DH_GROUPS[g] for g in spec.ike_dh_groups]
     out = []
