@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import vllm_runtime
+
 TYPE_TOKEN = "hybrid-llm-infra:inference:InferenceService"
 PORT = 8000
 RUN_AS_UID = 10001
 """Fixed non-root uid/gid of every container (the vLLM image runs as root by default)."""
+DEFAULT_IMAGE = "vllm/vllm-openai:v0.11.0@sha256:014a95f21c9edf6abe0aea6b07353f96baa4ec291c427bb1176dc7c93a85845c"
+"""The digest containerd resolved for vllm/vllm-openai:v0.11.0 (Image ID in vllm-project/vllm#28125)."""
 MODEL_DIR = "/models"
 GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_GPU_TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
@@ -34,7 +38,8 @@ class ObjectStoreModel:
     endpoint: str | None = None
     """S3-compatible endpoint (on-prem); None for AWS S3."""
     credentials_secret: str | None = None
-    """Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, loaded as env; None when the pod identity grants access."""
+    """Secret whose key ``credentials`` is an AWS shared-credentials file (``[default]`` profile), mounted read-only
+    and named by AWS_SHARED_CREDENTIALS_FILE; None when the pod identity grants access."""
     region: str | None = None
     """Signing region of the bucket; without it requests are signed for us-east-1 and a regional bucket refuses them."""
     public_https_egress: bool = False
@@ -75,7 +80,7 @@ class InferenceServiceArgs:
     """Namespaces whose pods may reach the service on its port; no other ingress is admitted."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Residency and classification labels, put on every object and pod."""
-    image: str = "vllm/vllm-openai:v0.11.0"
+    image: str = DEFAULT_IMAGE
     gpus: int = 1
     max_model_len: int | None = None
     gpu_memory_utilization: float = 0.9
@@ -277,13 +282,8 @@ def vllm_args(args: InferenceServiceArgs) -> list[str]:
 
 def _env(args: InferenceServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
     env = {
-        # Read-only root filesystem: every cache goes to the writable /cache emptyDir.
-        "HOME": "/cache",
-        "XDG_CACHE_HOME": "/cache",
-        "HF_HOME": "/cache/huggingface",
-        "VLLM_CACHE_ROOT": "/cache/vllm",
-        "TRITON_CACHE_DIR": "/cache/triton",
-        "TMPDIR": "/tmp",
+        # uid 10001 has no passwd entry and the root filesystem is read-only: identity and caches (vllm_runtime).
+        **vllm_runtime.cache_env(),
         # Weights come from the configured source only; no calls home.
         "HF_HUB_OFFLINE": "1",
         "VLLM_NO_USAGE_STATS": "1",
@@ -294,6 +294,8 @@ def _env(args: InferenceServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
         env["RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING"] = "0"
     if isinstance(args.model, ObjectStoreModel) and args.model.region:
         env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = args.model.region
+    if isinstance(args.model, ObjectStoreModel) and args.model.credentials_secret:
+        env.update(vllm_runtime.credentials_env())
     result = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()]
     if args.api_key_secret:
         result.append(
@@ -310,21 +312,10 @@ def _env(args: InferenceServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
 def pod_spec(name: str, args: InferenceServiceArgs) -> k8s.core.v1.PodSpecArgs:
     """The vLLM pod: GPU limits, GPU toleration and affinity, PSS restricted, writable emptyDirs only."""
     model = args.model
-    volumes = [
-        k8s.core.v1.VolumeArgs(
-            name="shm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit=args.shm_size)
-        ),
-        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="4Gi")),
-        k8s.core.v1.VolumeArgs(name="cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="20Gi")),
-    ]
-    mounts = [
-        k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"),
-        k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-        k8s.core.v1.VolumeMountArgs(name="cache", mount_path="/cache"),
-    ]
+    volumes = vllm_runtime.writable_volumes(args.shm_size)
+    mounts = [k8s.core.v1.VolumeMountArgs(name="shm", mount_path="/dev/shm"), *vllm_runtime.home_mounts()]
     init_containers = None
     pull_secrets = None
-    env_from = None
     if isinstance(model, PvcModel):
         volumes.append(
             k8s.core.v1.VolumeArgs(
@@ -349,19 +340,22 @@ def pod_spec(name: str, args: InferenceServiceArgs) -> k8s.core.v1.PodSpecArgs:
                 image=model.image,
                 image_pull_policy="IfNotPresent",
                 command=["cp", "-R", f"{model.path.rstrip('/')}/.", f"{MODEL_DIR}/"],
+                # Same uid without a passwd entry: told who it is and given a writable HOME like the server.
+                env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in vllm_runtime.identity_env().items()],
                 security_context=_restricted_security_context(),
                 resources=k8s.core.v1.ResourceRequirementsArgs(
                     requests={"cpu": "500m", "memory": "512Mi"}, limits={"cpu": "2", "memory": "1Gi"}
                 ),
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="model", mount_path=MODEL_DIR)],
+                volume_mounts=[
+                    k8s.core.v1.VolumeMountArgs(name="model", mount_path=MODEL_DIR),
+                    *vllm_runtime.home_mounts(),
+                ],
             )
         ]
     elif model.credentials_secret:
-        env_from = [
-            k8s.core.v1.EnvFromSourceArgs(
-                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=model.credentials_secret, optional=False)
-            )
-        ]
+        # A file, not env: every child process inherits the environment (and logs/dumps of it); a file is read on demand.
+        volumes.append(vllm_runtime.credentials_volume(model.credentials_secret))
+        mounts.append(vllm_runtime.credentials_mount())
 
     gpus = str(args.gpus)
     probe_get = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
@@ -373,7 +367,6 @@ def pod_spec(name: str, args: InferenceServiceArgs) -> k8s.core.v1.PodSpecArgs:
         args=vllm_args(args),
         ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT, protocol="TCP")],
         env=_env(args),
-        env_from=env_from,
         resources=k8s.core.v1.ResourceRequirementsArgs(
             requests={"cpu": args.cpu_request, "memory": args.memory_request, GPU_RESOURCE: gpus},
             limits={"cpu": args.cpu_limit, "memory": args.memory_limit, GPU_RESOURCE: gpus},

@@ -31,10 +31,13 @@ class _Model(BaseModel):
 # A Kubernetes resource quantity (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/).
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-# registry/repository:tag or @sha256:digest; a tag is required (no implicit :latest).
+# registry/repository, then :tag, @sha256:digest or both (repo:tag@sha256:...); one of them is required (no
+# implicit :latest). A digest pins the content; a tag alone can be moved (production refuses it: stackconfig.loader).
 _IMAGE = re.compile(
-    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*"
+    r"(?P<tag>:[\w][\w.-]{0,127})?(?P<digest>@sha256:[0-9a-f]{64})?$"
 )
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def _quantity(value: str) -> str:
@@ -50,11 +53,20 @@ def _dns_subdomain(value: str) -> str:
 
 
 def _image(value: str) -> str:
-    if not _IMAGE.fullmatch(value):
-        raise ValueError("must be an image reference pinned by tag or digest (e.g. vllm/vllm-openai:v0.11.0)")
+    match = _IMAGE.fullmatch(value)
+    if not match or not (match["tag"] or match["digest"]):
+        raise ValueError(
+            "must be an image reference pinned by tag and/or digest "
+            "(e.g. vllm/vllm-openai:v0.11.0 or vllm/vllm-openai:v0.11.0@sha256:<64 hex>)"
+        )
     if value.endswith(":latest"):
         raise ValueError("':latest' is not a pinned version; name a tag or a digest")
     return value
+
+
+def has_digest(image: str) -> bool:
+    """True when ``image`` names its content by digest (``...@sha256:<64 hex>``), not only by a movable tag."""
+    return bool(_DIGEST.search(image))
 
 
 def _s3_uri(value: str) -> str:
@@ -68,7 +80,10 @@ DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 Image = Annotated[str, AfterValidator(_image)]
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
 
-DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+# The digest the v0.11.0 tag resolves to: containerd reports it as the Image ID of a pod running
+# vllm/vllm-openai:v0.11.0 (https://github.com/vllm-project/vllm/issues/28125); the same digest pins the image in
+# several unrelated public Dockerfiles. (sha256:d8d39b59... seen elsewhere is its linux/amd64 manifest.)
+DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.11.0@sha256:014a95f21c9edf6abe0aea6b07353f96baa4ec291c427bb1176dc7c93a85845c"
 # Engine arguments the platform sets itself or forbids.
 FORBIDDEN_VLLM_ARGS = {
     "--enable-log-requests": "prompts may hold personal data and must not be logged",
@@ -91,7 +106,11 @@ class ObjectStoreSource(_Model):
     )
     credentials_secret: DnsSubdomain | None = Field(
         default=None,
-        description="Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; unset when the pod's identity grants access.",
+        description=(
+            "Secret whose key 'credentials' is an AWS shared-credentials file (INI, a [default] profile with "
+            "aws_access_key_id and aws_secret_access_key); mounted read-only, never passed as environment. "
+            "Unset when the pod's identity grants access."
+        ),
     )
 
 
@@ -109,7 +128,7 @@ class RegistrySource(_Model):
     """Weights packaged in an OCI image, pulled with a pull secret and copied into the pod before vLLM starts."""
 
     kind: Literal["registry"]
-    image: Image = Field(description="Image holding the weights, pinned by tag or digest.")
+    image: Image = Field(description="Image holding the weights, pinned by tag or digest (a digest in production).")
     pull_secret: DnsSubdomain = Field(description="kubernetes.io/dockerconfigjson Secret for the registry.")
     path: str = Field(
         default="/model", pattern=r"^/[A-Za-z0-9._/-]*$", description="Directory of the weights inside it."
@@ -178,7 +197,9 @@ class InferenceServiceConfig(_Model):
         default=None, description="Classification of the data this model handles (default: the stack's)."
     )
     model_source: ModelSource
-    image: Image = Field(default=DEFAULT_VLLM_IMAGE, description="vLLM OpenAI server image, pinned.")
+    image: Image = Field(
+        default=DEFAULT_VLLM_IMAGE, description="vLLM OpenAI server image, pinned (by digest in production)."
+    )
     gpus: int = Field(default=1, ge=1, le=16, description="GPUs per replica (vLLM tensor parallel size).")
     max_model_len: int | None = Field(default=None, ge=256, description="vLLM --max-model-len.")
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="vLLM --gpu-memory-utilization.")

@@ -114,6 +114,18 @@ def test_registry_source_pulls_with_the_secret_and_copies_into_an_empty_dir(mock
     assert init["image"] == "registry.example.com/models/llama:3.1"
     assert init["command"] == ["cp", "-R", "/model/.", "/models/"]
     assert pod["containers"][0]["args"][:2] == ["--model", "/models"]
+    # The copier runs as the same uid without a passwd entry: it is told who it is and HOME is writable.
+    env = {e["name"]: e["value"] for e in init["env"]}
+    assert env == {"USER": "vllm", "LOGNAME": "vllm", "HOME": "/cache"}
+    assert {"name": "cache", "mountPath": "/cache"} in init["volumeMounts"]
+
+
+def test_the_component_default_image_is_the_config_default_pinned_by_digest() -> None:
+    from components.inference_service import DEFAULT_IMAGE
+    from stackconfig.inference import DEFAULT_VLLM_IMAGE, has_digest
+
+    assert DEFAULT_IMAGE == DEFAULT_VLLM_IMAGE
+    assert DEFAULT_IMAGE.startswith("vllm/vllm-openai:v0.11.0@sha256:") and has_digest(DEFAULT_IMAGE)
 
 
 def test_pvc_source_mounts_the_claim_read_only(mock_stack) -> None:
@@ -139,7 +151,18 @@ def test_object_store_source_streams_from_the_endpoint_with_credentials(mock_sta
     assert args[args.index("--load-format") + 1] == "runai_streamer"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["AWS_ENDPOINT_URL"] == "https://s3.onprem.example"
-    assert container["envFrom"] == [{"secretRef": {"name": "s3-creds", "optional": False}}]
+    # The credentials are a read-only file (only the Secret's 'credentials' key), named by the SDKs' variable.
+    assert "envFrom" not in container
+    assert not [e for e in container["env"] if "valueFrom" in e]
+    volume = next(v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "s3-creds")
+    assert volume["secret"]["items"] == [{"key": "credentials", "path": "credentials"}]
+    assert volume["secret"]["optional"] is False
+    mode = int(volume["secret"]["defaultMode"])
+    assert mode & ~0o440 == 0, oct(mode)  # read-only, and nobody but owner (root) and group (fsGroup 10001)
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{mount['mountPath']}/credentials"
+    assert pod["securityContext"]["fsGroup"] == 10001  # the group that may read the file
     policy = mock_stack.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llama-netpol")
     assert {
         "to": [{"ipBlock": {"cidr": "10.10.5.0/24"}}],
