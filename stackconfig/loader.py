@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 from residency import JURISDICTIONS
 from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
+from stackconfig.images import production_image_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
 from stackconfig.onprem_cluster import cluster_problems
 from stackconfig.types import PROJECT
@@ -70,7 +71,7 @@ def _decode(value: str) -> Any:
 
 
 def _semantic_problems(config: StackConfig) -> list[Problem]:
-    problems: list[Problem] = []
+    problems: list[Problem] = production_image_problems(config)
     if isinstance(config, OnPremStackConfig):
         problems += _onprem_cluster_problems(config)
     jurisdiction = JURISDICTIONS[config.deployment.jurisdiction]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from infra.project import load_project
 from stackconfig import AwsStackConfig, ConfigError, OnPremStackConfig, parse_stack_config
@@ -169,3 +172,137 @@ def test_any_unknown_top_level_key_is_refused(key: str) -> None:
     assume(key not in {"addressPlan", "deployment", "network"})
     raw = {**stack_config("frankfurt"), f"hybrid-llm-infra:{key}": "x"}
     assert f"hybrid-llm-infra:{key}: unknown key" in " ".join(problems_of(raw))
+
+
+# --- production images are pinned by digest -------------------------------------------------------------------------
+
+DIGEST = "@sha256:" + "ab" * 32
+UNPINNED_VLLM = "vllm/vllm-openai:v0.11.0"
+
+
+def _with_vpn_gateway_image(raw: dict[str, str], image: str) -> dict[str, str]:
+    return {**raw, "hybrid-llm-infra:vpnGateway": json.dumps({"image": image})}
+
+
+def _registry_source(image: str) -> dict[str, str]:
+    return {"kind": "registry", "image": image, "pullSecret": "registry-pull"}
+
+
+# (stack, change(raw config, image) -> raw config, key path the problem must name)
+IMAGE_KEYS: list[tuple[str, Any, str]] = [
+    (
+        "onprem",
+        lambda raw, image: with_object(
+            raw, "hybrid-llm-infra:kubernetes", lambda k: k["models"][0].update(image=image)
+        ),
+        "hybrid-llm-infra:kubernetes.models[0].image",
+    ),
+    (
+        "onprem",
+        lambda raw, image: with_object(
+            raw, "hybrid-llm-infra:kubernetes", lambda k: k["models"][1].update(modelSource=_registry_source(image))
+        ),
+        "hybrid-llm-infra:kubernetes.models[1].modelSource.image",
+    ),
+    (
+        "frankfurt",
+        lambda raw, image: with_object(raw, "hybrid-llm-infra:inference", lambda models: models[0].update(image=image)),
+        "hybrid-llm-infra:inference[0].image",
+    ),
+    ("onprem", _with_vpn_gateway_image, "hybrid-llm-infra:vpnGateway.image"),
+]
+TAG_ONLY = {
+    "hybrid-llm-infra:kubernetes.models[0].image": UNPINNED_VLLM,
+    "hybrid-llm-infra:kubernetes.models[1].modelSource.image": "registry.example.com/models/qwen2.5:32b",
+    "hybrid-llm-infra:inference[0].image": UNPINNED_VLLM,
+    "hybrid-llm-infra:vpnGateway.image": "docker.io/strongx509/strongswan:6.0.1",
+}
+
+
+def _environment(raw: dict[str, str], environment: str) -> dict[str, str]:
+    return with_object(raw, "hybrid-llm-infra:deployment", lambda d: d.update(environment=environment))
+
+
+@pytest.mark.parametrize(("stack", "change", "path"), IMAGE_KEYS, ids=[p for _, _, p in IMAGE_KEYS])
+def test_production_refuses_an_image_without_a_digest_naming_its_key(stack: str, change: Any, path: str) -> None:
+    image = TAG_ONLY[path]
+    assert problems_of(change(stack_config(stack), image)) == [
+        f"{path}: {image} is not pinned by digest; deployment.environment is production: allowed: "
+        "an image with a digest, e.g. repository:tag@sha256:<64 hex digits>"
+    ]
+
+
+@pytest.mark.parametrize(("stack", "change", "path"), IMAGE_KEYS, ids=[p for _, _, p in IMAGE_KEYS])
+def test_production_accepts_tag_and_digest_and_other_environments_a_tag(stack: str, change: Any, path: str) -> None:
+    image = TAG_ONLY[path]
+    parse_stack_config(change(stack_config(stack), image + DIGEST))  # repo:tag@sha256:<64 hex>
+    parse_stack_config(change(stack_config(stack), image.rsplit(":", 1)[0] + DIGEST))  # repo@sha256:<64 hex>
+    parse_stack_config(change(_environment(stack_config(stack), "staging"), image))
+
+
+@pytest.mark.parametrize("digest", ["@sha256:" + "ab" * 31, "@sha256:" + "AB" * 32, "@sha512:" + "ab" * 32])
+def test_a_malformed_digest_is_not_an_image_reference(digest: str) -> None:
+    raw = with_object(
+        stack_config("onprem"),
+        "hybrid-llm-infra:kubernetes",
+        lambda k: k["models"][0].update(image=UNPINNED_VLLM + digest),
+    )
+    (problem,) = problems_of(raw)
+    assert problem.startswith("hybrid-llm-infra:kubernetes.models[0].image: must be an image reference pinned")
+
+
+def _image_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every config key named ``image`` reachable from ``model`` (lists as ``[]``, unions followed)."""
+    found: set[str] = set()
+    for name, field in model.model_fields.items():
+        key = f"{prefix}.{field.alias or name}".lstrip(".")
+        pending: list[tuple[Any, str]] = [(field.annotation, key)]
+        while pending:
+            annotation, path = pending.pop()
+            origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                found |= _image_fields(annotation, path)
+            elif origin is list:
+                pending.append((args[0], path + "[]"))
+            elif origin is dict:
+                pending.append((args[1], path + ".*"))
+            elif args:  # unions and Annotated[...]
+                pending.extend((arg, path) for arg in args)
+            elif name == "image":
+                found.add(path)
+    return found
+
+
+def test_the_check_covers_every_image_key_the_config_has() -> None:
+    """A new image key in a config model must be added to stackconfig.images (or this fails)."""
+    keys = _image_fields(OnPremStackConfig) | _image_fields(AwsStackConfig)
+    assert keys == {
+        "kubernetes.models[].image",
+        "kubernetes.models[].modelSource.image",
+        "vpnGateway.image",
+        "inference[].image",
+    }
+    covered = {re.sub(r"\[\d+\]", "[]", path.removeprefix("hybrid-llm-infra:")) for path in TAG_ONLY}
+    assert covered == keys
+
+
+def test_waived_shipped_defaults_are_exactly_the_ones_without_a_digest() -> None:
+    """The waiver is for the team lead to lift: it must not outlive a digest pin."""
+    from stackconfig.images import UNPINNED_SHIPPED_DEFAULTS
+    from stackconfig.inference import has_digest
+
+    assert UNPINNED_SHIPPED_DEFAULTS  # see the report: the strongSwan default has no verifiable digest yet
+    assert [image for image in UNPINNED_SHIPPED_DEFAULTS if has_digest(image)] == []
+
+
+def test_without_the_waiver_the_shipped_onprem_stack_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackconfig import images
+
+    monkeypatch.setattr(images, "UNPINNED_SHIPPED_DEFAULTS", frozenset())
+    waived = images.OnPremVpnGatewayConfig().image
+    assert problems_of(stack_config("onprem")) == [
+        f"hybrid-llm-infra:vpnGateway.image: {waived} is not pinned by digest; deployment.environment is "
+        "production: allowed: an image with a digest, e.g. repository:tag@sha256:<64 hex digits>"
+    ]
+    parse_stack_config(stack_config("frankfurt"))  # the AWS stacks' images are all pinned
+    parse_stack_config(stack_config("dubai"))
