@@ -4,8 +4,14 @@ A customer gateway for the on-prem site (public IP and BGP ASN from the address 
 private gateway attached to the VPC, and one VPN connection with BGP whose two tunnels are both
 configured explicitly: IKEv2 only, the project's proposals, lifetimes inside AWS's limits with
 phase 2 shorter than phase 1, DPD >= 30 s with restart, the planned inside /30s, generated
-pre-shared keys, and tunnel logs in KMS-encrypted log groups. Routes learnt over BGP propagate into
-the private route tables; one security group admits the on-prem CIDRs to the inference ports.
+pre-shared keys, and tunnel logs in KMS-encrypted log groups under ``/aws/vendedlogs/``. Routes learnt
+over BGP propagate into the private route tables.
+
+No security group here: a group that nothing uses filters nothing. What on-prem may reach in the VPC is
+decided where traffic lands, by the internal load balancer in front of the models (a later change), and
+its group must be created with it: a Network Load Balancer created without security groups can never be
+given one ("You can't perform this operation on a Network Load Balancer unless you specified a security
+group for the load balancer when you created it", ELBv2 API reference, SetSecurityGroups).
 
 Why a virtual private gateway and not a transit gateway: each region has exactly one VPC and one
 VPN (to on-prem), and the regions must not route to each other (EU and UAE data stay apart), so
@@ -35,6 +41,18 @@ PSK_PREFIX = "k"
 """Fixed first character of generated PSKs: AWS refuses keys that start with '0'."""
 PSK_RANDOM_LENGTH = 40
 """Random letters and digits after the prefix (41 characters in all; AWS allows 8-64)."""
+
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/"
+"""Where tunnel log groups go. AWS Site-to-Site VPN User Guide, "Site-to-Site VPN logs", section "Amazon
+CloudWatch Logs resource policy size restrictions"; the Step Functions guide (bp-cwl) has the same text:
+"CloudWatch Logs resource policies are limited to 5120 characters. When CloudWatch Logs detects that a policy
+approaches this size limit, it automatically enables log groups that start with /aws/vendedlogs/." Enabling
+tunnel logging adds the group to that policy, so outside the prefix enough groups make enabling it fail."""
+
+
+def tunnel_log_group_name(name: str, tunnel: int) -> str:
+    """The explicit CloudWatch log group name of one tunnel of the VPN component ``name``."""
+    return f"{VENDED_LOGS_PREFIX}hybrid-llm-infra/{name}/vpn-tunnel{tunnel}"
 
 
 @dataclass(frozen=True)
@@ -100,13 +118,12 @@ class AwsSiteToSiteVpnArgs:
     """The on-prem VPN gateway's public address (the customer gateway)."""
     onprem_bgp_asn: int
     onprem_cidrs: Sequence[str]
-    """On-prem ranges: admitted by the security group; the first is the tunnels' customer-side selector."""
+    """On-prem ranges; the first is the tunnels' customer-side traffic selector."""
     amazon_side_asn: int
     tunnel_inside_cidrs: Sequence[str]
     """Exactly two /30s from 169.254.0.0/16 (tunnel 1, tunnel 2)."""
     log_kms_key_arn: pulumi.Input[str]
     log_retention_days: int = 365
-    inference_ports: Sequence[int] = (8000,)
     options: VpnTunnelOptions = field(default_factory=VpnTunnelOptions)
     preshared_keys: Sequence[pulumi.Input[str]] | None = None
     """Override the generated keys (one per tunnel); always handled as secrets."""
@@ -155,12 +172,11 @@ class VpnTunnelOutputs:
 
 
 class AwsSiteToSiteVpn(pulumi.ComponentResource):
-    """Customer gateway, VGW on the VPC, a two-tunnel BGP VPN connection, propagation and a security group."""
+    """Customer gateway, VGW on the VPC, a two-tunnel BGP VPN connection, route propagation, tunnel logs."""
 
     customer_gateway: aws.ec2.CustomerGateway
     vpn_gateway: aws.ec2.VpnGateway
     connection: aws.ec2.VpnConnection
-    security_group: aws.ec2.SecurityGroup
     log_groups: list[aws.cloudwatch.LogGroup]
     tunnels: list[VpnTunnelOutputs]
     preshared_keys: pulumi.Output[list[str]]
@@ -190,7 +206,7 @@ class AwsSiteToSiteVpn(pulumi.ComponentResource):
         self.log_groups = [
             aws.cloudwatch.LogGroup(
                 f"{name}-tunnel{n}-logs",
-                name=f"/hybrid-llm-infra/{name}/vpn-tunnel{n}",
+                name=tunnel_log_group_name(name, n),
                 kms_key_id=args.log_kms_key_arn,
                 retention_in_days=args.log_retention_days,
                 tags=tags(f"tunnel{n}-logs"),
@@ -253,24 +269,6 @@ class AwsSiteToSiteVpn(pulumi.ComponentResource):
                 vpn_gateway_id=self.vpn_gateway.id,
                 opts=child,
             )
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{name}-onprem-inference",
-            vpc_id=args.vpc_id,
-            description="On-prem CIDRs over the VPN to the inference ports; nothing else",
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    description=f"on-prem to inference port {port}",
-                    protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_blocks=list(args.onprem_cidrs),
-                )
-                for port in args.inference_ports
-            ],
-            egress=[],
-            tags=tags("onprem-inference"),
-            opts=child,
-        )
 
         conn = self.connection
         self.tunnels = [
@@ -306,7 +304,6 @@ class AwsSiteToSiteVpn(pulumi.ComponentResource):
                 "connectionId": conn.id,
                 "customerGatewayId": self.customer_gateway.id,
                 "vpnGatewayId": self.vpn_gateway.id,
-                "securityGroupId": self.security_group.id,
                 "tunnels": [t.public() for t in self.tunnels],
                 "presharedKeys": self.preshared_keys,
             }
@@ -337,7 +334,6 @@ class AwsSiteToSiteVpn(pulumi.ComponentResource):
                 "connectionId": self.connection.id,
                 "customerGatewayId": self.customer_gateway.id,
                 "vpnGatewayId": self.vpn_gateway.id,
-                "securityGroupId": self.security_group.id,
                 "localNetworkCidr": self.connection.local_ipv4_network_cidr,
                 "remoteNetworkCidr": self.connection.remote_ipv4_network_cidr,
                 "tunnels": [t.public() for t in self.tunnels],

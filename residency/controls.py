@@ -155,11 +155,14 @@ _CONTROLS = (
     Control(
         "no-open-inference-ingress",
         "No internet ingress to inference ports",
-        "No security group admits 0.0.0.0/0 or ::/0 to inference ports.",
+        "No security group admits 0.0.0.0/0 or ::/0 to inference ports, and every group that admits anything to "
+        "them is used by a resource of the stack (a load balancer, instance, launch template, network interface, "
+        "endpoint or cluster): a group attached to nothing restricts nothing.",
         "critical",
         "mandatory",
         (GDPR_SECURITY, PDPL_SECURITY, CCPA_SECURITY),
-        "Admit only the on-prem CIDRs and the VPC CIDR; reach inference through the VPN or a private load balancer.",
+        "Admit only the on-prem CIDRs and the VPC CIDR; reach inference through the VPN or a private load balancer, "
+        "and attach the group where the traffic lands (an NLB takes its groups only at creation) or delete it.",
     ),
     Control(
         "k8s-pod-security",

@@ -80,9 +80,6 @@ class VpnConfig(_Model):
         default="add", description="add: AWS waits for the on-prem gateway to initiate; start: AWS initiates."
     )
     log_retention_days: int = Field(default=365, description="Retention of the tunnel log groups, in days.")
-    inference_ports: list[int] = Field(
-        default_factory=lambda: [8000], min_length=1, description="TCP ports the on-prem CIDRs may reach."
-    )
     preshared_keys: list[SecretStr] | None = Field(
         default=None,
         description="Override the generated PSKs (one per tunnel; set with `pulumi config set --secret --path`).",
@@ -96,7 +93,6 @@ class VpnConfig(_Model):
             ("phase2EncryptionAlgorithms", list(self.phase2_encryption_algorithms)),
             ("phase2IntegrityAlgorithms", list(self.phase2_integrity_algorithms)),
             ("phase2DhGroupNumbers", list(self.phase2_dh_group_numbers)),
-            ("inferencePorts", list(self.inference_ports)),
         ]
         return [(key, values) for key, values in lists if len(set(values)) != len(values)]
 
@@ -150,9 +146,6 @@ def vpn_problems(vpn: VpnConfig, plan: AddressPlan, site: str) -> list[Problem]:
         problems.append(
             Problem(f"{base}.logRetentionDays", f"{vpn.log_retention_days}: CloudWatch Logs does not allow it")
         )
-    for index, port in enumerate(vpn.inference_ports):
-        if not 1 <= port <= 65535:
-            problems.append(Problem(f"{base}.inferencePorts[{index}]", f"{port} is not a TCP port (1-65535)"))
     if vpn.preshared_keys is not None:
         if len(vpn.preshared_keys) != TUNNELS_PER_CONNECTION:
             problems.append(

@@ -33,7 +33,6 @@ def build_aws_vpn(
             tunnel_inside_cidrs=config.site_plan.tunnel_inside_cidrs,
             log_kms_key_arn=kms_key_arn,
             log_retention_days=vpn.log_retention_days,
-            inference_ports=vpn.inference_ports,
             options=VpnTunnelOptions(
                 phase1_encryption_algorithms=vpn.phase1_encryption_algorithms,
                 phase1_integrity_algorithms=vpn.phase1_integrity_algorithms,

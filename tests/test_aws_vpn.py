@@ -59,22 +59,19 @@ def test_component_configures_both_tunnels_explicitly(mock_stack: MockStack) -> 
         assert log["logEnabled"] is True and log["logGroupArn"].startswith("arn:aws:logs:")
     groups = mock_stack.of_type("aws:cloudwatch/logGroup:LogGroup")
     assert len(groups) == 2 and all(g.inputs["kmsKeyId"].startswith("arn:aws:kms:") for g in groups)
+    # Named explicitly under /aws/vendedlogs/ (CloudWatch Logs' resource-policy size limit).
+    assert sorted(g.inputs["name"] for g in groups) == [
+        "/aws/vendedlogs/hybrid-llm-infra/fra/vpn-tunnel1",
+        "/aws/vendedlogs/hybrid-llm-infra/fra/vpn-tunnel2",
+    ]
     assert len(mock_stack.of_type("aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation")) == 2
     (cgw,) = mock_stack.of_type("aws:ec2/customerGateway:CustomerGateway")
     assert (cgw.inputs["ipAddress"], cgw.inputs["bgpAsn"]) == ("198.51.100.10", "65010")
     (vgw,) = mock_stack.of_type("aws:ec2/vpnGateway:VpnGateway")
     assert (vgw.inputs["vpcId"], vgw.inputs["amazonSideAsn"]) == ("vpc-123", "64512")
-    (sg,) = mock_stack.of_type("aws:ec2/securityGroup:SecurityGroup")
-    assert sg.inputs["ingress"] == [
-        {
-            "description": "on-prem to inference port 8000",
-            "protocol": "tcp",
-            "fromPort": 8000,
-            "toPort": 8000,
-            "cidrBlocks": ["10.10.0.0/16"],
-        }
-    ]
-    assert sg.inputs["egress"] == []
+    # No security group: one that nothing is attached to would filter nothing (the internal NLB brings its own).
+    assert mock_stack.of_type("aws:ec2/securityGroup:SecurityGroup") == []
+    assert "securityGroupId" not in mock_stack.resolve(vpn.stack_outputs()["vpn"])
     tunnel = vpn.tunnels[0]
     assert mock_stack.resolve(tunnel.customer_inside_address) == "169.254.10.2/30"
     assert mock_stack.resolve(tunnel.aws_inside_address) == "169.254.10.1/30"
@@ -94,6 +91,21 @@ def test_component_refuses_weak_options() -> None:
         vpn_args(options=VpnTunnelOptions(phase2_lifetime_seconds=3600, phase1_lifetime_seconds=3600))
     with pytest.raises(ValueError, match="tunnel_inside_cidrs"):
         vpn_args(tunnel_inside_cidrs=["169.254.10.0/30"])
+
+
+@pytest.mark.parametrize("stack", ["frankfurt", "dubai"])
+def test_shipped_tunnel_logs_go_to_vended_log_groups(stack: str) -> None:
+    run = shipped_runs()[stack]
+    groups = {r.urn: r for r in run.resources if r.type == "aws:cloudwatch/logGroup:LogGroup"}
+    tunnel_groups = [g for g in groups.values() if g.name.startswith(f"{stack}-vpn-tunnel")]
+    assert sorted(g.inputs["name"] for g in tunnel_groups) == [
+        f"/aws/vendedlogs/hybrid-llm-infra/{stack}-vpn/vpn-tunnel{n}" for n in (1, 2)
+    ]
+    (conn,) = [r for r in run.resources if r.type == VPN]
+    for n, group in zip((1, 2), sorted(tunnel_groups, key=lambda g: g.name), strict=True):
+        options = conn.inputs[f"tunnel{n}LogOptions"]["cloudwatchLogOptions"]
+        assert group.urn in conn.dependencies and options["logEnabled"] is True
+        assert options["logGroupArn"].endswith(f":log-group:{group.inputs['name']}"), options
 
 
 @pytest.mark.parametrize("stack", ["frankfurt", "dubai"])
@@ -161,6 +173,8 @@ def test_onprem_cidr_overlapping_a_vpc_is_refused() -> None:
         ({"phase1EncryptionAlgorithms": ["AES128"]}, "hybrid-llm-infra:vpn.phase1EncryptionAlgorithms[0]"),
         ({"dpdTimeoutSeconds": 10}, "hybrid-llm-infra:vpn.dpdTimeoutSeconds"),
         ({"ikeVersions": ["ikev1"]}, "hybrid-llm-infra:vpn.ikeVersions: unknown key"),
+        # Gone with the unattached security group; the internal load balancer will own its ports.
+        ({"inferencePorts": [8000]}, "hybrid-llm-infra:vpn.inferencePorts: unknown key"),
         ({"phase2LifetimeSeconds": 7200}, "hybrid-llm-infra:vpn.phase2LifetimeSeconds"),
     ],
 )

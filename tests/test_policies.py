@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_STRING_VALUE
 
 from infra.analyzer import AnalyzedResource, Diagnostic, PolicyPackProcess, ProviderInfo, Secret, make_urn
 from residency.controls import CONTROLS
@@ -166,6 +167,7 @@ KMS_POLICY = json.dumps(
 KMS_OPEN_POLICY = json.dumps({"Statement": [{"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}}]})
 SG = {"ingress": [{"protocol": "tcp", "fromPort": 8000, "toPort": 8000, "cidrBlocks": ["10.10.0.0/16"]}]}
 SG_OPEN = {"ingress": [{"protocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["0.0.0.0/0"]}]}
+SG_HTTPS = {"ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["10.20.0.0/16"]}]}
 NS = {"metadata": {"name": "inference", "labels": TAGS}}
 DENY = {
     "metadata": {"name": "default-deny", "namespace": "inference", "labels": TAGS},
@@ -266,7 +268,9 @@ CASES: list[tuple[str, AnalyzedResource, list[str]]] = [
         res("aws:ec2/vpnConnection:VpnConnection", "v", {"tunnel1IkeVersions": ["ikev2"]}),
         ["vpn-crypto"],
     ),
-    ("sg-ok", res("aws:ec2/securityGroup:SecurityGroup", "sg", SG), []),
+    ("sg-other-ports", res("aws:ec2/securityGroup:SecurityGroup", "sg", SG_HTTPS), []),
+    # Alone in the stack: a group on the inference ports that nothing uses (see the attachment tests below).
+    ("sg-unattached", res("aws:ec2/securityGroup:SecurityGroup", "sg", SG), ["no-open-inference-ingress"]),
     ("sg-open", res("aws:ec2/securityGroup:SecurityGroup", "sg", SG_OPEN), ["no-open-inference-ingress"]),
     (
         "sg-rule-open-v6",
@@ -393,6 +397,150 @@ def test_s3_key_in_another_region_and_foreign_replication_fail(eu: PolicyPackPro
     messages = [d.message for d in eu.analyze_stack([*bucket_stack(sse=sse), replication])]
     assert any("us-east-1" in m for m in messages)
     assert any("elsewhere" in m for m in messages)
+
+
+# --- security groups that guard nothing -------------------------------------------------------------------------
+
+SG_TYPE = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "no-open-inference-ingress"
+
+
+def ingress_findings(pack: PolicyPackProcess, resources: list[AnalyzedResource]) -> list[Diagnostic]:
+    diagnostics = pack.analyze_stack(resources)
+    assert not [d for d in diagnostics if "can't run policy" in d.message], [d.message for d in diagnostics]
+    return [d for d in diagnostics if d.policy_name == INGRESS]
+
+
+def onprem_group(**props: Any) -> AnalyzedResource:
+    return res(SG_TYPE, "onprem-inference", {**SG, "vpcId": "vpc-1", "tags": {}, **props})
+
+
+def users_of(group: AnalyzedResource) -> dict[str, AnalyzedResource]:
+    """One resource of each kind that puts ``group`` on its own traffic (by reference, as Pulumi records it)."""
+    deps = (group.urn,)
+    return {
+        "internal NLB": res(
+            "aws:lb/loadBalancer:LoadBalancer",
+            "nlb",
+            {"loadBalancerType": "network", "internal": True, "securityGroups": ["sg-1"], "tags": {}},
+            dependencies=deps,
+        ),
+        "launch template": res(
+            "aws:ec2/launchTemplate:LaunchTemplate", "lt", {**LT, "vpcSecurityGroupIds": ["sg-1"]}, dependencies=deps
+        ),
+        "launch template ENI": res(
+            "aws:ec2/launchTemplate:LaunchTemplate",
+            "lt",
+            {**LT, "networkInterfaces": [{"deviceIndex": 0, "securityGroups": ["sg-1"]}]},
+            dependencies=deps,
+        ),
+        "EKS cluster": res(
+            "aws:eks/cluster:Cluster",
+            "c",
+            {**EKS_CLUSTER, "vpcConfig": {"endpointPublicAccess": False, "securityGroupIds": ["sg-1"]}},
+            dependencies=deps,
+        ),
+        "interface endpoint": res(
+            "aws:ec2/vpcEndpoint:VpcEndpoint",
+            "vpce",
+            {"vpcEndpointType": "Interface", "securityGroupIds": ["sg-1"], "tags": {}},
+            dependencies=deps,
+        ),
+        "LB controller Service": res(
+            "kubernetes:core/v1:Service",
+            "svc",
+            {
+                "metadata": {
+                    "name": "s",
+                    "labels": TAGS,
+                    "annotations": {"service.beta.kubernetes.io/aws-load-balancer-security-groups": "sg-1"},
+                }
+            },
+            EKS,
+            dependencies=deps,
+        ),
+    }
+
+
+def test_a_group_on_the_inference_ports_that_nothing_uses_fails(eu: PolicyPackProcess) -> None:
+    group = onprem_group()
+    [finding] = ingress_findings(eu, [group])
+    assert finding.urn == group.urn and finding.enforcement_level == "mandatory"
+    assert "admits traffic to inference port(s) [8000] but no resource in the stack uses the group" in finding.message
+    # Depending on the group is not using it: another group naming it as the *source* of a rule guards nothing.
+    sourcing = res(
+        SG_TYPE,
+        "db",
+        {"ingress": [{"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "securityGroups": ["sg-1"]}], "tags": {}},
+        dependencies=(group.urn,),
+    )
+    assert [d.urn for d in ingress_findings(eu, [group, sourcing])] == [group.urn]
+
+
+@pytest.mark.parametrize("user", list(users_of(onprem_group())))
+def test_a_group_something_uses_passes(eu: PolicyPackProcess, user: str) -> None:
+    group = onprem_group()
+    assert ingress_findings(eu, [group, users_of(group)[user]]) == []
+
+
+def test_a_group_named_by_its_id_passes(eu: PolicyPackProcess) -> None:
+    # After an update the engine knows the group's id; a user naming that id needs no dependency.
+    group = onprem_group(id="sg-0abc")
+    instance = res(
+        "aws:ec2/instance:Instance",
+        "i",
+        {
+            "metadataOptions": {"httpTokens": "required"},
+            "rootBlockDevice": {"encrypted": True},
+            "vpcSecurityGroupIds": ["sg-0abc"],
+            "tags": {},
+        },
+    )
+    assert ingress_findings(eu, [group, instance]) == []
+    stranger = res("aws:ec2/instance:Instance", "i", {**instance.properties, "vpcSecurityGroupIds": ["sg-0other"]})
+    assert len(ingress_findings(eu, [group, stranger])) == 1
+
+
+def test_a_standalone_rule_on_an_unused_group_fails(eu: PolicyPackProcess) -> None:
+    group = res(SG_TYPE, "bare", {"vpcId": "vpc-1", "tags": {}})
+    rule = res(
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "r",
+        {
+            "securityGroupId": "sg-1",
+            "ipProtocol": "tcp",
+            "fromPort": 8000,
+            "toPort": 8000,
+            "cidrIpv4": "10.10.0.0/16",
+            "tags": {},
+        },
+        dependencies=(group.urn,),
+    )
+    assert ingress_findings(eu, [group]) == []  # no rule on an inference port: not this control's business
+    [finding] = ingress_findings(eu, [group, rule])
+    assert finding.urn == group.urn and "[8000]" in finding.message
+    assert ingress_findings(eu, [group, rule, users_of(group)["internal NLB"]]) == []
+
+
+def test_the_default_group_is_always_in_use(eu: PolicyPackProcess) -> None:
+    # Every interface created without groups gets the VPC's default group.
+    default = res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default", {**SG, "tags": {}})
+    assert ingress_findings(eu, [default]) == []
+
+
+def test_preview_unknowns_leave_the_check_on(eu: PolicyPackProcess) -> None:
+    """During a preview ids and much else are unknown: a user whose group list is unknown still counts (by
+    dependency), and unknown values elsewhere neither hide an unused group nor turn the check off."""
+    group = onprem_group(vpcId=UNKNOWN_STRING_VALUE, id=UNKNOWN_STRING_VALUE)
+    nlb = res(
+        "aws:lb/loadBalancer:LoadBalancer",
+        "nlb",
+        {"securityGroups": [UNKNOWN_STRING_VALUE], "subnets": UNKNOWN_ARRAY_VALUE, "tags": {}},
+        dependencies=(group.urn,),
+    )
+    assert ingress_findings(eu, [group, nlb]) == []
+    lonely_nlb = res("aws:lb/loadBalancer:LoadBalancer", "nlb", {"securityGroups": UNKNOWN_ARRAY_VALUE, "tags": {}})
+    assert [d.urn for d in ingress_findings(eu, [group, lonely_nlb])] == [group.urn]
 
 
 def test_namespace_needs_default_deny(eu: PolicyPackProcess) -> None:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pulumi_policy.proxy import UnknownValueError
+
 from policies.rules.base import Config, View, as_list, as_mapping, resource_policy, stack_policy
 from residency import jurisdiction_for_region
 
@@ -284,8 +286,49 @@ def vpn_crypto(view: View, config: Config) -> list[str]:
 
 
 # --- Security groups --------------------------------------------------------------------------------------------
+# A stack policy: whether a group guards anything depends on the other resources (what attaches it), and CrossGuard
+# allows one policy per name. Stack policies run when the preview ends (``pulumi preview``, or ``pulumi up``'s own
+# preview) and a mandatory violation stops the update there. During a preview many values are unknown and the SDK
+# raises UnknownValueError on reading one (which would turn the whole check into an advisory "can't run"), so this
+# check reads every property through _get/_items, where an unknown value is simply not known yet.
 
 OPEN = ("0.0.0.0/0", "::/0")
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+_SG_FAMILY = ("aws:ec2/securityGroup", "aws:ec2/defaultSecurityGroup", "aws:vpc/securityGroup")
+_ATTACH_KEYS = frozenset({"securityGroups", "securityGroupIds", "vpcSecurityGroupIds"})
+"""Where a resource names the groups that filter its own traffic: an NLB/ALB (``securityGroups``), an instance or
+launch template (``vpcSecurityGroupIds``, ``networkInterfaces[].securityGroups``), an ENI (``securityGroups``), an
+EKS cluster or Lambda (``vpcConfig.securityGroupIds``), a VPC endpoint (``securityGroupIds``). Inside the group
+resources themselves the same names mean *sources* of a rule, so those types never count as attaching."""
+_ENI_SG_ATTACHMENT = "aws:ec2/networkInterfaceSecurityGroupAttachment:NetworkInterfaceSecurityGroupAttachment"
+_LBC_SECURITY_GROUPS = "service.beta.kubernetes.io/aws-load-balancer-security-groups"
+"""A Service's annotation naming the groups the AWS Load Balancer Controller puts on the NLB it creates."""
+_K8S_ATTACH_KEYS = frozenset({"securityGroupSelectorTerms"})
+"""A Karpenter EC2NodeClass's groups for the nodes it launches."""
+_UNKNOWN = "(unknown until the update)"
+
+
+def _get(mapping: Any, key: str) -> Any:
+    """``mapping[key]``; None when absent, ``_UNKNOWN`` when a preview does not know it yet."""
+    try:
+        return as_mapping(mapping).get(key)
+    except UnknownValueError:
+        return _UNKNOWN
+
+
+def _items(sequence: Any) -> list[Any]:
+    """The items of a list property, each unknown one as ``_UNKNOWN``."""
+    out = []
+    items = as_list(sequence)
+    for index in range(len(items)):
+        try:
+            out.append(items[index])
+        except UnknownValueError:
+            out.append(_UNKNOWN)
+    return out
 
 
 def _opens(protocol: Any, from_port: Any, to_port: Any, ports: list[int]) -> list[int]:
@@ -299,28 +342,117 @@ def _opens(protocol: Any, from_port: Any, to_port: Any, ports: list[int]) -> lis
     return [port for port in ports if low <= port <= high]
 
 
-@resource_policy("no-open-inference-ingress", types=("aws:ec2/securityGroup", "aws:vpc/securityGroupIngressRule:"))
-def no_open_inference_ingress(view: View, config: Config) -> list[str]:
-    ports = [int(p) for p in config.get("inferencePorts", [8000, 8001, 8002, 8080, 8443, 11434])]
-    rules: list[tuple[Any, Any, Any, list[str]]] = []
-    if view.type == "aws:ec2/securityGroup:SecurityGroup":
-        for rule in as_list(view.props.get("ingress")):
-            r = as_mapping(rule)
-            cidrs = [str(c) for c in [*as_list(r.get("cidrBlocks")), *as_list(r.get("ipv6CidrBlocks"))]]
-            rules.append((r.get("protocol"), r.get("fromPort"), r.get("toPort"), cidrs))
-    elif view.type == "aws:ec2/securityGroupRule:SecurityGroupRule":
-        if view.props.get("type") == "ingress":
-            cidrs = [
-                str(c) for c in [*as_list(view.props.get("cidrBlocks")), *as_list(view.props.get("ipv6CidrBlocks"))]
-            ]
-            rules.append((view.props.get("protocol"), view.props.get("fromPort"), view.props.get("toPort"), cidrs))
-    elif view.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-        cidrs = [str(view.props.get(k)) for k in ("cidrIpv4", "cidrIpv6") if view.props.get(k)]
-        rules.append((view.props.get("ipProtocol"), view.props.get("fromPort"), view.props.get("toPort"), cidrs))
+def _cidrs(props: Any, *keys: str) -> list[str]:
+    values = [_get(props, key) for key in keys]
+    return [str(c) for v in values for c in ([v] if isinstance(v, str) else _items(v)) if c and c != _UNKNOWN]
+
+
+def _ingress_rules(view: View) -> list[tuple[Any, Any, Any, list[str]]]:
+    """(protocol, from, to, CIDRs) of every ingress rule a group or a standalone rule resource holds."""
+    props = view.props
+    if view.type in (SECURITY_GROUP, DEFAULT_SECURITY_GROUP):
+        return [
+            (_get(r, "protocol"), _get(r, "fromPort"), _get(r, "toPort"), _cidrs(r, "cidrBlocks", "ipv6CidrBlocks"))
+            for r in _items(_get(props, "ingress"))
+        ]
+    if view.type == SG_RULE and _get(props, "type") == "ingress":
+        return [
+            (
+                _get(props, "protocol"),
+                _get(props, "fromPort"),
+                _get(props, "toPort"),
+                _cidrs(props, "cidrBlocks", "ipv6CidrBlocks"),
+            )
+        ]
+    if view.type == SG_INGRESS_RULE:
+        cidrs = _cidrs(props, "cidrIpv4", "cidrIpv6")
+        return [(_get(props, "ipProtocol"), _get(props, "fromPort"), _get(props, "toPort"), cidrs)]
+    return []
+
+
+def _open_ingress_problems(view: View, ports: list[int]) -> list[str]:
     problems = []
-    for protocol, low, high, cidrs in rules:
+    for protocol, low, high, cidrs in _ingress_rules(view):
         open_cidrs = [c for c in cidrs if c in OPEN]
         hit = _opens(protocol, low, high, ports) if open_cidrs else []
         if hit:
             problems.append(f"{view.name}: ingress from {', '.join(open_cidrs)} to inference port(s) {hit}")
     return problems
+
+
+def _inference_ports_admitted(view: View, ports: list[int]) -> set[int]:
+    return {port for protocol, low, high, _ in _ingress_rules(view) for port in _opens(protocol, low, high, ports)}
+
+
+def _attached_groups(value: Any, keys: frozenset[str], key: str = "") -> list[Any]:
+    """Every value under one of ``keys`` anywhere in ``value`` (a resource's props)."""
+    if key in keys:
+        return [value] if isinstance(value, str) and value else [v for v in _items(value) if v]
+    if isinstance(value, Mapping):
+        return [group for k in list(value) for group in _attached_groups(_get(value, k), keys, str(k))]
+    return [group for item in _items(value) for group in _attached_groups(item, keys)]
+
+
+def _attachments(view: View) -> list[Any]:
+    """The security groups (ids, names, or unknowns during a preview) that ``view`` puts on its own traffic."""
+    if view.type.startswith(_SG_FAMILY):
+        return []
+    if view.type == _ENI_SG_ATTACHMENT:
+        return [group] if (group := _get(view.props, "securityGroupId")) else []
+    if view.is_k8s:
+        annotation = _get(_get(_get(view.props, "metadata"), "annotations"), _LBC_SECURITY_GROUPS)
+        named = [g.strip() for g in annotation.split(",") if g.strip()] if isinstance(annotation, str) else []
+        return named + _attached_groups(_get(view.props, "spec"), _K8S_ATTACH_KEYS)
+    return _attached_groups(view.props, _ATTACH_KEYS)
+
+
+def _known_handles(group: View) -> set[str]:
+    """What other resources can call ``group`` by (its id and name, once known)."""
+    values = (_get(group.props, "id"), _get(group.props, "name"))
+    return {v for v in values if isinstance(v, str) and v and v != _UNKNOWN}
+
+
+def _rule_targets(rule: View, group: View) -> bool:
+    """Whether standalone rule ``rule`` adds its rule to ``group`` (rather than naming it as the source)."""
+    target = _get(rule.props, "securityGroupId")
+    handles = _known_handles(group)
+    if isinstance(target, str) and target != _UNKNOWN and handles:
+        return target in handles
+    source = _get(rule.props, "sourceSecurityGroupId") or _get(rule.props, "referencedSecurityGroupId")
+    return group.urn in rule.dependencies and not source
+
+
+def _unattached_problems(views: list[View], ports: list[int]) -> list[tuple[View | None, str]]:
+    groups = [v for v in views if v.type == SECURITY_GROUP]
+    rules = [v for v in views if v.type in (SG_RULE, SG_INGRESS_RULE)]
+    users = [(v, {str(a) for a in attached}) for v in views if (attached := _attachments(v))]
+    out: list[tuple[View | None, str]] = []
+    for group in groups:
+        admitted = _inference_ports_admitted(group, ports)
+        for rule in rules:
+            if _rule_targets(rule, group):
+                admitted |= _inference_ports_admitted(rule, ports)
+        if not admitted:
+            continue
+        handles = _known_handles(group)
+        # Attached when a user of groups depends on it (ids are unknown during a preview) or names its id or name.
+        if any(group.urn in user.dependencies or handles & attached for user, attached in users):
+            continue
+        out.append(
+            (
+                group,
+                f"{group.name}: admits traffic to inference port(s) {sorted(admitted)} but no resource in the stack "
+                "uses the group (a group nothing is attached to filters nothing: attach it to the load balancer, "
+                "instance, network interface or endpoint it should guard, or delete it)",
+            )
+        )
+    return out
+
+
+@stack_policy("no-open-inference-ingress")
+def no_open_inference_ingress(views: list[View], config: Config) -> list[tuple[View | None, str]]:
+    ports = [int(p) for p in config.get("inferencePorts", [8000, 8001, 8002, 8080, 8443, 11434])]
+    out: list[tuple[View | None, str]] = [
+        (view, problem) for view in views for problem in _open_ingress_problems(view, ports)
+    ]
+    return out + _unattached_problems(views, ports)
