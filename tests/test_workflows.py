@@ -110,7 +110,7 @@ def test_pr_workflow_runs_tests_sarif_and_posts_the_diff() -> None:
     checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0
     runs = "\n".join(s.get("run", "") for s in job["steps"])
-    assert "make test" in runs and "--format sarif" in runs and 'infra diff "origin/${BASE_REF}"' in runs
+    assert ".ci/run" in runs and "--format sarif" in runs and 'infra diff "origin/${BASE_REF}"' in runs
     uses = [s.get("uses", "") for s in job["steps"]]
     assert any(u.startswith("github/codeql-action/upload-sarif@") for u in uses)
     assert any(u.startswith("marocchino/sticky-pull-request-comment@") for u in uses)
