@@ -106,6 +106,9 @@ class InferenceServiceArgs:
     """(key, value, effect) of the taint GPU nodes carry; tolerated."""
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
     """E.g. ``eks.amazonaws.com/role-arn`` for S3 access through IRSA."""
+    pods_wait_for: Sequence[pulumi.Resource] = ()
+    """What the pods need before they start, e.g. their EKS Pod Identity association (a pod started before it
+    exists runs without credentials until recreated): the Deployment depends on each."""
 
     def __post_init__(self) -> None:
         if self.gpus < 1:
@@ -172,7 +175,7 @@ class InferenceService(pulumi.ComponentResource):
                     spec=pod_spec(name, args),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account, *args.pods_wait_for]),
         )
         self.service = k8s.core.v1.Service(
             f"{name}-svc",

@@ -277,14 +277,10 @@ def _inference_service(
             priority_class_name=model.priority_class_name,
             startup_timeout_seconds=model.startup_timeout_seconds,
             api_key_secret=model.api_key_secret,
+            pods_wait_for=[cluster.pod_identity_associations[(model.namespace, model.name)]],
         ),
         opts=pulumi.ResourceOptions(
             provider=cluster.kubernetes_provider,
-            depends_on=[
-                *cluster.namespaces.values(),
-                cluster.device_plugin,
-                # Pods started before their association run without credentials until recreated.
-                cluster.pod_identity_associations[(model.namespace, model.name)],
-            ],
+            depends_on=[*cluster.namespaces.values(), cluster.device_plugin],
         ),
     )

@@ -131,3 +131,19 @@ def test_an_aws_stack_without_admins_or_runner_is_refused() -> None:
         "hybrid-llm-infra:deployRunner: required",
         "hybrid-llm-infra:eks.adminPrincipalArns: required",
     }
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if isinstance(_config(s), AwsStackConfig)])
+def test_each_model_deployment_waits_for_its_pod_identity_association(stack: str) -> None:
+    resources = shipped_runs()[stack].resources
+    associations = {
+        (r.inputs["namespace"], r.inputs["serviceAccount"]): r.urn
+        for r in resources
+        if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+    }
+    deployments = [r for r in resources if r.type == "kubernetes:apps/v1:Deployment"]
+    assert deployments and len(deployments) == len(_config(stack).inference)
+    for deployment in deployments:
+        metadata = deployment.inputs["metadata"]
+        account = deployment.inputs["spec"]["template"]["spec"]["serviceAccountName"]
+        assert associations[(metadata["namespace"], account)] in deployment.dependencies
