@@ -6,7 +6,17 @@ configured with, renders ``swanctl.conf`` (``render_swanctl_conf``) and a ``stro
 carrying the IKEv2 DPD timeout as ``charon.retransmit_*`` (swanctl.conf cannot hold it), stores
 both in a Kubernetes Secret and runs a DaemonSet of strongSwan on the nodes labelled
 ``<label>=true``: host network, only NET_ADMIN (XFRM states and policies, routes) and
-NET_BIND_SERVICE (IKE on UDP 500/4500) added to an otherwise empty capability set.
+NET_BIND_SERVICE (IKE on UDP 500/4500) added to an otherwise empty capability set. The edge
+nodes also carry a taint the gateway alone tolerates, so nothing else is scheduled next to it.
+
+A liveness probe restarts a hung charon: ``swanctl --stats`` is a request over charon's vici
+socket, answered by charon's own worker threads, so a charon that is alive but stuck leaves it
+waiting. ``timeout -s KILL`` bounds the wait inside the container (kubelet's exec-probe timeout
+ends the probe, but not necessarily the process it started, so hung swanctl processes could pile
+up). Outcome: exit 0 when charon answers; non-zero at once when nothing listens on the socket
+(swanctl 5.9.8 here: 2 without a socket file, 111 when it is refused); killed by SIGKILL after
+VICI_ANSWER_SECONDS when charon accepts the connection but never answers, as a stopped charon
+does (all three shown for real in tests/test_vpn_end_to_end.py).
 
 The rendered swanctl.conf is secret end to end: it is computed inside an ``apply`` over secret
 inputs and wrapped in ``Output.secret`` again, and is exposed as ``swanctl_conf`` for sites that
@@ -26,6 +36,16 @@ from components.vpn.swanctl import TunnelSpec, ike_retransmission_for, render_sw
 
 CONFIG_DIR = "/etc/hybrid-llm-infra"
 APP = "strongswan-gateway"
+
+VICI_ANSWER_SECONDS = 5
+"""How long charon gets to answer over vici before the probe counts it as hung."""
+PROBE_COMMAND = ("timeout", "-s", "KILL", str(VICI_ANSWER_SECONDS), "swanctl", "--stats")
+"""coreutils' timeout and strongSwan's swanctl (--enable-swanctl --enable-vici), both in the image's PATH
+(strongX509/docker strongswan/Dockerfile: Ubuntu 22.04, strongSwan built with --prefix=/usr)."""
+PROBE_TIMEOUT_SECONDS = VICI_ANSWER_SECONDS + 2
+LIVENESS_PERIOD_SECONDS = 10
+LIVENESS_FAILURES = 3
+"""A charon stuck for about 30 s (three probes 10 s apart) is restarted: as long as AWS's DPD timeout."""
 
 # charon's path differs between distributions' builds; the first executable one is used.
 _START_SCRIPT = f"""\
@@ -50,18 +70,40 @@ class VpnPeerArgs:
 
 
 @dataclass(frozen=True)
+class NodeTaint:
+    """A taint of the edge nodes (``key=value:effect``) that the gateway's pods tolerate."""
+
+    key: str
+    value: str
+    effect: str
+    """NoSchedule, PreferNoSchedule or NoExecute."""
+
+
+@dataclass(frozen=True)
 class OnPremVpnGatewayArgs:
-    """Inputs of OnPremVpnGateway."""
+    """Inputs of OnPremVpnGateway (defaults live in the config: stackconfig.vpn.OnPremVpnGatewayConfig)."""
 
     local_public_ip: str
     """The gateway's public address (the customer gateway address AWS knows)."""
     peers: Sequence[VpnPeerArgs]
-    namespace: str | None = "vpn-gateway"
+    namespace: str | None
     """Privileged namespace to run in (made by the cluster component); None: render only, no DaemonSet."""
-    image: str = "docker.io/strongx509/strongswan:5.9.14"
-    node_selector_label: str = "node-role.hybrid-llm-infra/vpn-gateway"
+    image: str
+    node_selector_label: str
+    """The gateway runs on nodes with this label set to ``true``."""
+    node_taint: NodeTaint
+    """The edge nodes' taint; the pods tolerate exactly this one."""
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
+
+
+def _probe(*, period_seconds: int, failure_threshold: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        exec_=k8s.core.v1.ExecActionArgs(command=list(PROBE_COMMAND)),
+        period_seconds=period_seconds,
+        timeout_seconds=PROBE_TIMEOUT_SECONDS,
+        failure_threshold=failure_threshold,
+    )
 
 
 def peer_tunnel_specs(
@@ -212,9 +254,10 @@ class OnPremVpnGateway(pulumi.ComponentResource):
                 k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path="/run"),
             ],
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                exec_=k8s.core.v1.ExecActionArgs(command=["swanctl", "--stats"]), period_seconds=10
-            ),
+            # Until charon first answers (the start script waits for it too), only the startup probe runs.
+            startup_probe=_probe(period_seconds=2, failure_threshold=30),
+            liveness_probe=_probe(period_seconds=LIVENESS_PERIOD_SECONDS, failure_threshold=LIVENESS_FAILURES),
+            readiness_probe=_probe(period_seconds=LIVENESS_PERIOD_SECONDS, failure_threshold=LIVENESS_FAILURES),
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "100m", "memory": "64Mi"}, limits={"cpu": "1", "memory": "256Mi"}
             ),
@@ -231,6 +274,14 @@ class OnPremVpnGateway(pulumi.ComponentResource):
                         host_network=True,
                         dns_policy="ClusterFirstWithHostNet",
                         node_selector={args.node_selector_label: "true"},
+                        tolerations=[
+                            k8s.core.v1.TolerationArgs(
+                                key=args.node_taint.key,
+                                operator="Equal",
+                                value=args.node_taint.value,
+                                effect=args.node_taint.effect,
+                            )
+                        ],
                         automount_service_account_token=False,
                         termination_grace_period_seconds=30,
                         containers=[container],

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
 from stackconfig.errors import Problem
+from stackconfig.inference import Image
 from stackconfig.types import PROJECT
 
 if TYPE_CHECKING:
@@ -97,18 +98,40 @@ class VpnConfig(_Model):
         return [(key, values) for key, values in lists if len(set(values)) != len(values)]
 
 
-class OnPremVpnGatewayConfig(_Model):
-    """The strongSwan gateway the on-prem stack runs on its labelled edge nodes."""
+# Kubernetes label/taint key: an optional DNS-subdomain prefix and '/', then a name of at most 63 characters.
+_QUALIFIED_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+GATEWAY_NODE_KEY = "node-role.hybrid-llm-infra/vpn-gateway"
 
-    image: str = Field(
+
+class NodeTaintConfig(_Model):
+    """A taint the edge nodes carry (``kubectl taint nodes <node> key=value:effect``); the gateway tolerates it."""
+
+    key: str = Field(default=GATEWAY_NODE_KEY, max_length=316, pattern=_QUALIFIED_NAME)
+    value: str = Field(default="true", pattern=_LABEL_VALUE)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        default="NoSchedule", description="NoSchedule keeps every pod without the toleration off the edge nodes."
+    )
+
+
+class OnPremVpnGatewayConfig(_Model):
+    """The strongSwan gateway the on-prem stack runs on its labelled, tainted edge nodes."""
+
+    # Tag only: no digest of this tag could be verified offline (no public record of it was found); production
+    # waives exactly this default by name until one is pinned (stackconfig.images.UNPINNED_SHIPPED_DEFAULTS).
+    image: Image = Field(
         default="docker.io/strongx509/strongswan:5.9.14",
-        pattern=r"^[^\s:]+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$",
-        description="strongSwan container image (pinned tag or digest).",
+        description="strongSwan container image: repository:tag, repository@sha256:<64 hex> or both.",
     )
     node_selector_label: str = Field(
-        default="node-role.hybrid-llm-infra/vpn-gateway",
-        min_length=1,
+        default=GATEWAY_NODE_KEY,
+        max_length=316,
+        pattern=_QUALIFIED_NAME,
         description="Nodes with this label set to 'true' run the gateway (the edge nodes with the public IP).",
+    )
+    node_taint: NodeTaintConfig = Field(
+        default_factory=NodeTaintConfig,
+        description="The taint the edge nodes carry so that only the gateway (which tolerates it) runs there.",
     )
     deploy: bool = Field(
         default=True, description="Run the gateway on the cluster (false: render the config only, for an appliance)."

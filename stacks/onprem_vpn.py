@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 
-from components.onprem_vpn_gateway import OnPremVpnGateway, OnPremVpnGatewayArgs, VpnPeerArgs
+from components.onprem_vpn_gateway import NodeTaint, OnPremVpnGateway, OnPremVpnGatewayArgs, VpnPeerArgs
 from stackconfig import OnPremStackConfig
 
 
@@ -34,6 +34,11 @@ def build_onprem_vpn(
             namespace=namespace,
             image=gateway_config.image,
             node_selector_label=gateway_config.node_selector_label,
+            node_taint=NodeTaint(
+                key=gateway_config.node_taint.key,
+                value=gateway_config.node_taint.value,
+                effect=gateway_config.node_taint.effect,
+            ),
             labels=labels,
             depends_on=[namespaces[namespace]] if namespace and namespace in namespaces else [],
         ),

@@ -28,8 +28,10 @@ test-only 3 s DPD of test_vpn_negotiation.py the same mechanism takes about 4.5 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -321,3 +323,40 @@ secrets {{
         for charon in (gateway, weak_charon):
             assert not [sa for sa in charon.list_sas() if sa.state == "ESTABLISHED"], vpn_lab.logs()
         assert weak.ping(ONPREM_HOST, src=VPC_HOSTS["frankfurt"], count=1, deadline=1).received == 0
+
+
+def test_the_liveness_probe_fails_on_a_hung_or_dead_charon() -> None:
+    """The shipped DaemonSet's liveness command against a real charon: it passes while charon answers, fails
+    within the probe's timeout while charon is stopped (alive, socket open, never answering: a hang), passes
+    again once charon continues, and fails at once when charon is gone."""
+    require_netns()
+    (ds,) = [
+        r
+        for r in shipped_runs()["onprem"].resources
+        if r.type == "kubernetes:apps/v1:DaemonSet" and r.name == "onprem-vpn-daemonset"
+    ]
+    (container,) = ds.inputs["spec"]["template"]["spec"]["containers"]
+    probe = container["livenessProbe"]
+    timeout = float(probe["timeoutSeconds"])
+    with VpnLab() as vpn_lab:
+        charon = vpn_lab.start_charon(vpn_lab.add_site("gw", "192.0.2.10/24"))
+        # In the pod swanctl finds charon at the image's default socket; the lab's charon listens on its own.
+        argv = [*probe["exec"]["command"], "--uri", charon.uri]
+
+        def run_probe() -> tuple[int, float]:
+            start = time.monotonic()
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10, check=False)
+            return done.returncode, time.monotonic() - start
+
+        assert run_probe()[0] == 0
+        os.kill(charon.pid, signal.SIGSTOP)
+        try:
+            code, elapsed = run_probe()
+        finally:
+            os.kill(charon.pid, signal.SIGCONT)
+        assert code != 0, "a charon that never answers must fail the probe"
+        assert elapsed < timeout, f"the probe ended after {elapsed:.1f} s, not before kubelet's {timeout} s"
+        assert run_probe()[0] == 0, "the same charon answers again once it continues"
+        charon.stop(signal.SIGKILL)
+        code, elapsed = run_probe()
+        assert code != 0 and elapsed < 2.0, (code, elapsed)
