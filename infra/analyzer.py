@@ -745,6 +745,9 @@ class PolicyPackProcess:
         self._pumps: list[threading.Thread] = []
         self._started = False
         self._closed = False
+        # The signals close() sent, in order: [] (it had exited), [SIGINT] (stopped within the grace) or
+        # [SIGINT, SIGKILL] (killed after it); says how the pack was stopped whatever the machine's speed.
+        self.stop_signals: list[signal.Signals] = []
 
     # -- lifecycle --
 
@@ -941,10 +944,12 @@ class PolicyPackProcess:
             return
         try:
             if process.poll() is None:
+                self.stop_signals.append(signal.SIGINT)
                 self._signal(process, signal.SIGINT)
                 try:
                     process.wait(timeout=self.shutdown_timeout)
                 except subprocess.TimeoutExpired:
+                    self.stop_signals.append(signal.SIGKILL)
                     self._signal(process, signal.SIGKILL)
                     process.wait(timeout=10)
         finally:
