@@ -29,8 +29,11 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy .
 
+# Tests side by side on pytest-xdist, one worker per core (README, Tests); TEST_WORKERS=0 runs them in one process.
+# --dist loadgroup is in pyproject's addopts: a worker runs each xdist group (tests/conftest.py) whole.
+TEST_WORKERS ?= auto
 unit: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test: lint typecheck unit
 

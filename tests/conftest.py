@@ -2,6 +2,9 @@
 
 Every test that uses ``pulumi_mocks`` gets a fresh event loop and a reset Pulumi runtime, and
 waits for every outstanding registration before it asserts (so nothing passes unseen).
+
+It also groups the tests for ``make unit`` (pytest-xdist, ``--dist loadgroup``): a worker runs a group whole,
+so a module's shared fixture is built once and the network-namespace labs run one after another.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pulumi
@@ -84,3 +88,52 @@ def pulumi_mocks_factory() -> Iterator[Any]:
 def mock_stack(pulumi_mocks_factory: Any) -> MockStack:
     stack: MockStack = pulumi_mocks_factory()
     return stack
+
+
+# -- grouping for pytest-xdist (make unit: -n auto; --dist loadgroup in pyproject) --
+
+NETNS_GROUP = "netns"
+# The gates every network-namespace test calls (they skip without root, and fail under CI=true). A module that
+# imports one runs in the netns group, on one worker, one lab at a time: the labs' timing bounds (DPD, failover)
+# hold on a quiet worker, and a lab's CPU is not doubled on a 2-core machine. A new lab's gate goes here.
+NETNS_GATES = {("tests.vpn_harness", "require_netns")}
+
+
+def uses_netns(module: ModuleType) -> bool:
+    for value in vars(module).values():
+        if isinstance(value, ModuleType):
+            if any(name == value.__name__ and hasattr(value, gate) for name, gate in NETNS_GATES):
+                return True
+        elif (getattr(value, "__module__", None), getattr(value, "__name__", None)) in NETNS_GATES:
+            return True
+    return False
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a module- or class-scoped fixture (a pack process, a moto server, a git repo)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for name in getattr(item, "fixturenames", ()):
+        definitions = info.name2fixturedefs.get(name)
+        if definitions and definitions[-1].scope in ("module", "class"):
+            return True
+    return False
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The group a test runs in under ``--dist loadgroup``; None: any worker, on its own."""
+    module = getattr(item, "module", None)
+    if module is not None and uses_netns(module):
+        return NETNS_GROUP
+    if _shares_a_module_fixture(item):
+        return "module:" + item.nodeid.split("::", 1)[0]  # the module's fixture is then built once
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = xdist_group_of(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -1,8 +1,14 @@
-"""Shared runs of the shipped stacks (one mock run per test session; the runs are deterministic)."""
+"""Shared runs of the shipped stacks (one mock run per test process, so per xdist worker).
+
+The runs are deterministic except for the order of their resources, which follows the async engine's scheduling
+and differs between processes; the shared runs list them by URN, because every xdist worker must collect the
+same tests in the same order and some tests are parametrized over these resources.
+"""
 
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -18,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def shipped_runs() -> dict[str, StackRun]:
     project = load_project(ROOT)
     files, graph, _ = run_order(project, project.stack_names())
-    return run_in_order(project, files, graph)
+    runs = run_in_order(project, files, graph)
+    return {name: replace(run, resources=sorted(run.resources, key=lambda r: r.urn)) for name, run in runs.items()}
 
 
 def resource_class(type_token: str) -> type | None:
