@@ -125,35 +125,42 @@ def _python_runnable_as_uid() -> str | None:
 
 
 def _unavailable(reason: str) -> None:
-    """Skip on a developer machine, but fail in CI (``CI=true``), where root is given on purpose (.ci/run)."""
+    """Skip on a developer machine, but fail in CI (``CI=true``), where a skip would hide the check."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"uid-10001 check unavailable in CI: {reason}")
     pytest.skip(reason)
 
 
 def _getuser_as_uid_10001(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    if os.geteuid() != 0:
-        _unavailable("needs root to start a process as uid 10001")
+    """CPython's getpass.getuser() in a process whose uid is 10001, which has no passwd entry.
+
+    As root, with an interpreter uid 10001 may execute, the process really runs as that uid. Otherwise (not
+    root, or no such interpreter: a fresh CI root may be a 0700 directory) the process keeps its uid but
+    ``os.getuid`` answers 10001: getuser() reads os.getuid() at call time (Lib/getpass.py), so the same code
+    and the same pwd lookup of uid 10001 run either way.
+    """
     try:
         pwd.getpwuid(RUN_AS_UID)
     except KeyError:
         pass
     else:
         _unavailable(f"uid {RUN_AS_UID} has a passwd entry on this machine; the image has none")
-    python = _python_runnable_as_uid()
-    if python is None:
-        _unavailable(f"no Python interpreter on this machine that uid {RUN_AS_UID} may execute")
-        raise AssertionError("unreachable")
+    python = _python_runnable_as_uid() if os.geteuid() == 0 else None
+    if python is not None:
+        return subprocess.run(
+            [python, "-I", "-S", "-c", "import getpass; print(getpass.getuser())"],
+            user=RUN_AS_UID,
+            group=RUN_AS_UID,
+            extra_groups=[],
+            env=dict(env),
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    code = f"import getpass, os; os.getuid = lambda: {RUN_AS_UID}; print(getpass.getuser())"
     return subprocess.run(
-        [python, "-I", "-S", "-c", "import getpass; print(getpass.getuser())"],
-        user=RUN_AS_UID,
-        group=RUN_AS_UID,
-        extra_groups=[],
-        env=dict(env),
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, "-I", "-S", "-c", code], env=dict(env), capture_output=True, text=True, timeout=60
     )
 
 
@@ -248,3 +255,9 @@ def test_boto3_reads_the_documented_secret_from_the_shared_credentials_file(
 def test_the_config_documents_the_secret_key_the_component_mounts() -> None:
     description = ObjectStoreSource.model_fields["credentials_secret"].description or ""
     assert f"key '{CREDENTIALS_SECRET_KEY}'" in description and "[default]" in description
+
+
+def test_the_check_holds_where_no_process_can_switch_to_uid_10001(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path a fresh CI root takes (its / is a 0700 directory): same getuser(), uid reported as 10001."""
+    monkeypatch.setattr(sys.modules[__name__], "_python_runnable_as_uid", lambda: None)
+    _assert_getuser_needs_and_gets_the_env("no-uid-switch", {"USER": "vllm", "LOGNAME": "vllm", "HOME": "/cache"})
