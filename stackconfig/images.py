@@ -52,3 +52,10 @@ def production_image_problems(config: StackConfig) -> list[Problem]:
         for path, image in configured_images(config)
         if not has_digest(image) and image not in UNPINNED_SHIPPED_DEFAULTS
     ]
+
+
+def waived_images(config: StackConfig) -> list[tuple[str, str]]:
+    """(key path, image) of the production images let through only by ``UNPINNED_SHIPPED_DEFAULTS``."""
+    if config.deployment.environment != PRODUCTION:
+        return []
+    return [(path, image) for path, image in configured_images(config) if image in UNPINNED_SHIPPED_DEFAULTS]

@@ -306,3 +306,13 @@ def test_without_the_waiver_the_shipped_onprem_stack_is_refused(monkeypatch: pyt
     ]
     parse_stack_config(stack_config("frankfurt"))  # the AWS stacks' images are all pinned
     parse_stack_config(stack_config("dubai"))
+
+
+def test_a_waived_production_image_is_named_for_the_warning_every_run_prints() -> None:
+    from stackconfig.images import UNPINNED_SHIPPED_DEFAULTS, waived_images
+
+    onprem = parse_stack_config(stack_config("onprem"))
+    waived = waived_images(onprem)
+    assert [path for path, _ in waived] == ["hybrid-llm-infra:vpnGateway.image"]
+    assert {image for _, image in waived} <= UNPINNED_SHIPPED_DEFAULTS
+    assert waived_images(parse_stack_config(stack_config("frankfurt"))) == []
