@@ -69,6 +69,33 @@ ModelSourceArgs = ObjectStoreModel | PvcModel | RegistryModel
 
 
 @dataclass(frozen=True)
+class ServiceExposure:
+    """The Service reachable from outside the cluster, and who may call through it."""
+
+    type: str
+    """``LoadBalancer`` or ``NodePort``."""
+    caller_cidrs: Sequence[str]
+    """Source addresses the pods see from outside callers: admitted (ipBlock) on the API port only."""
+    load_balancer_class: str | None = None
+    annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    source_ranges: Sequence[str] = ()
+    """``spec.loadBalancerSourceRanges`` (kube-proxy filters them for LoadBalancer Services)."""
+    external_traffic_policy: str | None = "Local"
+    """``Local`` keeps the caller's address (with ``Cluster`` kube-proxy SNATs it to a node's, which the
+    NetworkPolicy could not tell apart from on-prem callers); None where no node forwards (NLB IP targets)."""
+    allocate_node_ports: bool = True
+    """False for a load balancer that targets pods directly (no NodePort needed)."""
+
+    def __post_init__(self) -> None:
+        if self.type not in ("LoadBalancer", "NodePort"):
+            raise ValueError("type must be LoadBalancer or NodePort")
+        if self.load_balancer_class and self.type != "LoadBalancer":
+            raise ValueError("load_balancer_class needs type LoadBalancer")
+        if not self.caller_cidrs:
+            raise ValueError("an exposed Service needs caller CIDRs")
+
+
+@dataclass(frozen=True)
 class InferenceServiceArgs:
     """Inputs of InferenceService. Only ``namespace``, ``served_model_name``, ``model`` and ``client_namespaces``
     are required; the rest have working defaults."""
@@ -106,6 +133,8 @@ class InferenceServiceArgs:
     """(key, value, effect) of the taint GPU nodes carry; tolerated."""
     service_account_annotations: Mapping[str, str] = field(default_factory=dict)
     """E.g. ``eks.amazonaws.com/role-arn`` for S3 access through IRSA."""
+    exposure: ServiceExposure | None = None
+    """None: ClusterIP, reachable only from ``client_namespaces``."""
     pods_wait_for: Sequence[pulumi.Resource] = ()
     """What the pods need before they start, e.g. their EKS Pod Identity association (a pod started before it
     exists runs without credentials until recreated): the Deployment depends on each."""
@@ -130,6 +159,9 @@ class InferenceService(pulumi.ComponentResource):
     network_policy: k8s.networking.v1.NetworkPolicy
     endpoint: pulumi.Output[str]
     """In-cluster base URL of the OpenAI-compatible API (``http://NAME.NAMESPACE.svc.cluster.local:8000/v1``)."""
+    load_balancer_hostname: pulumi.Output[str | None]
+    """``status.loadBalancer.ingress[0].hostname`` of an exposed Service (pulumi-kubernetes waits for a
+    LoadBalancer Service's ingress before it reports the Service created); None otherwise."""
 
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
@@ -177,14 +209,16 @@ class InferenceService(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account, *args.pods_wait_for]),
         )
+        exposure = args.exposure
         self.service = k8s.core.v1.Service(
             f"{name}-svc",
-            metadata=meta(),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")],
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                annotations=dict(exposure.annotations) if exposure and exposure.annotations else None,
             ),
+            spec=service_spec(selector, exposure),
             opts=child,
         )
         self.autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -234,7 +268,30 @@ class InferenceService(pulumi.ComponentResource):
             opts=child,
         )
         self.endpoint = pulumi.Output.from_input(f"http://{name}.{args.namespace}.svc.cluster.local:{PORT}/v1")
+        self.load_balancer_hostname = self.service.status.apply(_ingress_hostname)
         self.register_outputs({"endpoint": self.endpoint, "servedModelName": args.served_model_name})
+
+
+def service_spec(selector: Mapping[str, str], exposure: ServiceExposure | None) -> k8s.core.v1.ServiceSpecArgs:
+    port = k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")
+    if exposure is None:
+        return k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=dict(selector), ports=[port])
+    balanced = exposure.type == "LoadBalancer"
+    return k8s.core.v1.ServiceSpecArgs(
+        type=exposure.type,
+        selector=dict(selector),
+        ports=[port],
+        load_balancer_class=exposure.load_balancer_class if balanced else None,
+        load_balancer_source_ranges=list(exposure.source_ranges) if balanced and exposure.source_ranges else None,
+        external_traffic_policy=exposure.external_traffic_policy,
+        allocate_load_balancer_node_ports=exposure.allocate_node_ports if balanced else None,
+    )
+
+
+def _ingress_hostname(status: object) -> str | None:
+    balancer = getattr(status, "load_balancer", None) if status is not None else None
+    ingress = getattr(balancer, "ingress", None) or []
+    return getattr(ingress[0], "hostname", None) if ingress else None
 
 
 def _restricted_security_context() -> k8s.core.v1.SecurityContextArgs:
@@ -448,7 +505,8 @@ def dns_egress_rule() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
 def network_policy_spec(
     selector: Mapping[str, str], args: InferenceServiceArgs
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """Ingress only from the client namespaces on the API port; egress only to DNS and the configured destinations."""
+    """Ingress only from the client namespaces (and an exposed Service's callers) on the API port; egress only to
+    DNS and the configured destinations."""
     egress = [dns_egress_rule()]
     if isinstance(args.model, ObjectStoreModel) and args.model.public_https_egress:
         egress.append(
@@ -480,6 +538,10 @@ def network_policy_spec(
                         )
                     )
                     for namespace in sorted(set(args.client_namespaces))
+                ]
+                + [
+                    k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                    for cidr in (sorted(set(args.exposure.caller_cidrs)) if args.exposure else [])
                 ],
                 ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)],
             )

@@ -341,6 +341,13 @@ def _vpn_connection(c: ResourceContext) -> dict[str, Any]:
     return computed
 
 
+@computes("aws:route53/zone:Zone", "Z")
+def _route53_zone(c: ResourceContext) -> dict[str, Any]:
+    # Route 53 zone ids are not ARN-shaped: the id is the zone id, and the ARN is global (no region, no account).
+    zone_id = f"Z{stable_hex(c.id, length=20).upper()}"
+    return {"zoneId": zone_id, "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": []}
+
+
 for _token, _prefix in (
     ("aws:ec2/internetGateway:InternetGateway", "igw"),
     ("aws:ec2/natGateway:NatGateway", "nat"),
@@ -351,6 +358,8 @@ for _token, _prefix in (
     ("aws:ec2/vpcEndpoint:VpcEndpoint", "vpce"),
     ("aws:ec2/vpnGatewayAttachment:VpnGatewayAttachment", "vpn-attach"),
     ("aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation", "rtbprop"),
+    ("aws:ec2/subnetCidrReservation:SubnetCidrReservation", "scr"),
+    ("aws:route53/resolverEndpoint:ResolverEndpoint", "rslvr-in"),
 ):
     COMPUTED.setdefault(_token, (_prefix, lambda c: {}))
 
@@ -403,7 +412,10 @@ class OfflineMocks(Mocks):
         namespace = metadata.get("namespace")
         id_ = f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
         metadata.setdefault("uid", stable_hex(args.typ, args.name, length=32))
-        return id_, {**inputs, "metadata": metadata}
+        outputs = {**inputs, "metadata": metadata}
+        if args.typ == "kubernetes:core/v1:Service":
+            outputs["status"] = _service_status(args, inputs)
+        return id_, outputs
 
     def _stack_reference(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         full_name = str(args.inputs.get("name") or args.name)
@@ -448,6 +460,18 @@ def _helm_release(args: MockResourceArgs, inputs: dict[str, Any]) -> tuple[str, 
         "revision": 1,
     }
     return f"{namespace}/{name}", {**inputs, "name": name, "status": status}
+
+
+def _service_status(args: MockResourceArgs, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What pulumi-kubernetes waits for on a LoadBalancer Service: an ingress (the AWS Load Balancer Controller's NLB
+    reports a hostname, really ``<name>-<hex>.elb.<region>.amazonaws.com``; other implementations an address)."""
+    spec = inputs.get("spec") or {}
+    if spec.get("type") != "LoadBalancer":
+        return {"loadBalancer": {}}
+    if spec.get("loadBalancerClass") == "service.k8s.aws/nlb":
+        hostname = f"k8s-{args.name[:20]}-{stable_hex(args.typ, args.name, length=10)}.elb.amazonaws.com"
+        return {"loadBalancer": {"ingress": [{"hostname": hostname}]}}
+    return {"loadBalancer": {"ingress": [{"ip": "10.10.255.1"}]}}
 
 
 def _default_tags(capture: Capture, provider_ref: str | None) -> dict[str, str]:

@@ -56,6 +56,15 @@ DEVICE_PLUGIN_REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"
 DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 DEVICE_PLUGIN_VERSION = "0.17.1"
 
+# The AWS Load Balancer Controller's chart (aws/eks-charts); chart 1.17.1 is controller v2.17.1, whose IAM policy is
+# vendored in components/aws_lbc_iam_policy.json.
+LOAD_BALANCER_CONTROLLER_REPOSITORY = "https://aws.github.io/eks-charts"
+LOAD_BALANCER_CONTROLLER_CHART = "aws-load-balancer-controller"
+LOAD_BALANCER_CONTROLLER_VERSION = "1.17.1"
+MAX_EXPOSED_MODELS = 14
+"""Exposed models per site: each NLB takes one address per zone from the /28 reserved in each private subnet, whose
+last two addresses are the Resolver inbound endpoint's (stacks/endpoints.py)."""
+
 
 def _sizes(family: str, counts: dict[str, int]) -> dict[str, int]:
     return {f"{family}.{size}": gpus for size, gpus in counts.items()}
@@ -215,6 +224,36 @@ def default_device_plugin() -> HelmChartConfig:
     )
 
 
+def default_load_balancer_controller() -> HelmChartConfig:
+    return HelmChartConfig(
+        repository=LOAD_BALANCER_CONTROLLER_REPOSITORY,
+        chart=LOAD_BALANCER_CONTROLLER_CHART,
+        version=LOAD_BALANCER_CONTROLLER_VERSION,
+    )
+
+
+def _zone_name(value: str) -> str:
+    labels = value.rstrip(".").split(".")
+    if len(labels) < 2 or not all(re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", label) for label in labels):
+        raise ValueError("must be a DNS name of at least two lowercase labels (e.g. frankfurt.models.internal)")
+    return value.rstrip(".")
+
+
+class EndpointsConfig(_Model):
+    """Private, stable addresses of the models exposed to on-prem callers (internal NLBs, private DNS)."""
+
+    load_balancer_controller: HelmChartConfig = Field(
+        default_factory=default_load_balancer_controller,
+        description="AWS Load Balancer Controller chart (repository may be a mirror).",
+    )
+    private_zone: Annotated[str, AfterValidator(_zone_name)] | None = Field(
+        default=None, description="Route 53 private hosted zone of the models (default: <site>.models.internal)."
+    )
+
+    def zone_name(self, site: str) -> str:
+        return self.private_zone or f"{site}.models.internal"
+
+
 class EksConfig(_Model):
     """The EKS control plane."""
 
@@ -318,6 +357,10 @@ class AwsInferenceServiceConfig(InferenceServiceConfig):
     """A model served on the AWS GPU nodes; its weights come only from the stack's model bucket."""
 
     model_source: ModelBucketSource  # type: ignore[assignment]
+    expose_to_onprem: bool = Field(
+        default=False,
+        description="Give the model an internal NLB and a private DNS name that the on-prem networks reach over the VPN.",
+    )
 
     @field_validator("data_classification")
     @classmethod

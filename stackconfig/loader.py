@@ -19,7 +19,7 @@ from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.images import production_image_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
-from stackconfig.onprem_cluster import cluster_problems
+from stackconfig.onprem_cluster import cluster_problems, exposure_problems
 from stackconfig.types import PROJECT
 from stackconfig.vpn import vpn_problems
 
@@ -112,7 +112,9 @@ def _onprem_cluster_problems(config: OnPremStackConfig) -> list[Problem]:
     reserved = {kube.gpu_operator.namespace: f"{base}.gpuOperator.namespace"}
     if kube.vpn_gateway_namespace:
         reserved[kube.vpn_gateway_namespace] = f"{base}.vpnGatewayNamespace"
-    return cluster_problems(base, kube.namespaces, kube.quotas, kube.models, reserved)
+    problems = cluster_problems(base, kube.namespaces, kube.quotas, kube.models, reserved)
+    sites = sorted(config.address_plan.aws_sites)
+    return problems + exposure_problems(base, kube.models, sites, config.classification)
 
 
 def _subnet_fit_problems(config: AwsStackConfig) -> list[Problem]:

@@ -10,21 +10,29 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from residency import JURISDICTIONS
 from stackconfig.aws_cluster import (
+    MAX_EXPOSED_MODELS,
     AwsInferenceServiceConfig,
     EksConfig,
+    EndpointsConfig,
     GpuNodeGroups,
     GpuPlacementConfig,
     ModelBucketConfig,
     default_gpu_node_groups,
 )
 from stackconfig.deploy import AwsDeployRunnerConfig, DeployRunnerConfig
-from stackconfig.inference import InferenceServiceConfig
-from stackconfig.onprem_cluster import ContainerDefaults, GpuOperatorConfig, NamespaceQuota, PriorityClassesConfig
+from stackconfig.onprem_cluster import (
+    ContainerDefaults,
+    GpuOperatorConfig,
+    NamespaceQuota,
+    OnPremInferenceServiceConfig,
+    PriorityClassesConfig,
+    ServiceExposureConfig,
+)
 from stackconfig.types import Cidr, Classification, DnsLabel
 from stackconfig.vpn import OnPremVpnGatewayConfig, VpnConfig
 
@@ -157,8 +165,12 @@ class KubernetesConfig(_Model):
         default_factory=ContainerDefaults, description="LimitRange of the inference namespaces."
     )
     priority_classes: PriorityClassesConfig = Field(default_factory=PriorityClassesConfig)
-    models: list[InferenceServiceConfig] = Field(
+    models: list[OnPremInferenceServiceConfig] = Field(
         default_factory=list, description="Models served on-prem (restricted data is served only here)."
+    )
+    service_exposure: ServiceExposureConfig = Field(
+        default_factory=ServiceExposureConfig,
+        description="Service type (and load-balancer class) of models exposed beyond the cluster.",
     )
 
 
@@ -183,6 +195,19 @@ class AwsStackConfig(_StackBase):
         default_factory=list, description="Models served on the GPU nodes, from the model bucket."
     )
     vpn: VpnConfig = Field(default_factory=VpnConfig, description="Site-to-site VPN to the on-prem gateway.")
+    endpoints: EndpointsConfig = Field(
+        default_factory=EndpointsConfig, description="Internal NLBs and private DNS of models exposed to on-prem."
+    )
+
+    @field_validator("inference")
+    @classmethod
+    def _exposed_fit(cls, models: list[AwsInferenceServiceConfig]) -> list[AwsInferenceServiceConfig]:
+        exposed = [m.name for m in models if m.expose_to_onprem]
+        if len(exposed) > MAX_EXPOSED_MODELS:
+            raise ValueError(
+                f"{len(exposed)} models have exposeToOnprem; a site has addresses for {MAX_EXPOSED_MODELS}"
+            )
+        return models
 
     @property
     def site_plan(self) -> AwsSitePlan:

@@ -7,11 +7,13 @@ runs them after the models validate, before anything is registered. Defaults liv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
+from residency import ONPREM_ONLY_CLASSIFICATIONS
 from stackconfig.errors import Problem
 from stackconfig.inference import InferenceServiceConfig, Quantity, _Model
 from stackconfig.types import DnsLabel
@@ -55,6 +57,64 @@ class GpuOperatorConfig(_Model):
         return _deep_merge(default_gpu_operator_values(), self.values)
 
 
+# Kubernetes validates spec.loadBalancerClass as a qualified name (apimachinery ValidateQualifiedName, called from
+# validateLoadBalancerClassField in pkg/apis/core/validation): an optional DNS-1123 subdomain prefix and '/', then a
+# name of at most 63 characters, alphanumeric at both ends, '-', '_' and '.' inside (e.g. service.k8s.aws/nlb).
+_QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _load_balancer_class(value: str) -> str:
+    prefix, slash, name = value.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(f"prefix {prefix!r} of {value!r} is not a DNS-1123 subdomain (e.g. metallb.io/metallb)")
+    if not _QUALIFIED_NAME.fullmatch(name):
+        raise ValueError(
+            f"{value!r} is not a qualified name: [prefix/]name, the name at most 63 characters of letters, digits, "
+            "'-', '_' and '.', starting and ending alphanumeric, the prefix a DNS-1123 subdomain (e.g. metallb.io/metallb)"
+        )
+    return value
+
+
+LoadBalancerClass = Annotated[str, AfterValidator(_load_balancer_class)]
+
+
+class ServiceExposureConfig(_Model):
+    """How the site exposes models to callers outside the cluster (kubernetes.serviceExposure)."""
+
+    type: Literal["LoadBalancer", "NodePort"] = Field(
+        default="LoadBalancer", description="LoadBalancer (the site's load balancer implementation) or NodePort."
+    )
+    load_balancer_class: LoadBalancerClass | None = Field(
+        default=None,
+        description="spec.loadBalancerClass of exposed Services (unset: the cluster's default implementation).",
+    )
+
+    @model_validator(mode="after")
+    def _class_needs_load_balancer(self) -> ServiceExposureConfig:
+        if self.load_balancer_class is not None and self.type != "LoadBalancer":
+            raise ValueError("loadBalancerClass may only be set with type LoadBalancer (Kubernetes forbids it)")
+        return self
+
+
+class ModelExposure(_Model):
+    """Who outside the cluster may call a model (default: nobody; only clientNamespaces inside it)."""
+
+    onprem: bool = Field(
+        default=False, description="Reachable from the on-prem networks (addressPlan.onprem.cidrs) through a Service."
+    )
+    aws_sites: list[DnsLabel] = Field(
+        default_factory=list,
+        description="AWS sites (addressPlan.awsSites) whose VPC may call the model over the VPN; never for restricted.",
+    )
+
+
+class OnPremInferenceServiceConfig(InferenceServiceConfig):
+    """An on-prem model, optionally exposed beyond the cluster."""
+
+    exposure: ModelExposure = Field(default_factory=ModelExposure)
+
+
 class NamespaceQuota(_Model):
     """ResourceQuota of one inference namespace."""
 
@@ -82,6 +142,31 @@ class PriorityClassesConfig(_Model):
     inference_value: int = Field(default=100000, ge=1, le=1000000000, description="Its priority value.")
     batch: DnsLabel = Field(default="batch-low", description="Name of the batch class.")
     batch_value: int = Field(default=1000, ge=1, le=1000000000, description="Its priority value.")
+
+
+def exposure_problems(
+    base: str, models: Sequence[OnPremInferenceServiceConfig], aws_sites: Sequence[str], stack_classification: str
+) -> list[Problem]:
+    """Restricted models are never exposed toward AWS; the sites named must be in the address plan."""
+    problems: list[Problem] = []
+    for i, model in enumerate(models):
+        path = f"{base}.models[{i}].exposure.awsSites"
+        sites = model.exposure.aws_sites
+        classification = model.data_classification or stack_classification
+        if sites and classification in ONPREM_ONLY_CLASSIFICATIONS:
+            problems.append(
+                Problem(
+                    path,
+                    f"model {model.name!r} is classified {classification!r}: restricted data is never reachable from "
+                    "AWS; allowed for it: [] (use exposure.onprem for on-prem callers)",
+                )
+            )
+        for site in sites:
+            if site not in aws_sites:
+                problems.append(
+                    Problem(path, f"{site!r} is not a site of addressPlan.awsSites (have: {', '.join(aws_sites)})")
+                )
+    return problems
 
 
 def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

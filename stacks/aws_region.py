@@ -24,6 +24,7 @@ from components.vpc_endpoints import VpcEndpoints, VpcEndpointsArgs
 from residency import residency_labels
 from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
 from stackconfig.aws_cluster import EKS_ADDONS, AwsInferenceServiceConfig
+from stacks.aws_endpoints import RegionEndpoints, build_private_dns, build_region_endpoints
 from stacks.aws_vpn import build_aws_vpn
 from stacks.gpu_placement import place_gpu_node_groups, region_zones
 from stacks.tags import stack_tags
@@ -189,7 +190,13 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         ),
         opts=with_provider,
     )
-    services = {model.name: _inference_service(model, config, bucket_name, cluster) for model in config.inference}
+    endpoints = build_region_endpoints(
+        config, network, [z.name for z in network_zones], cluster, account, tags, with_provider
+    )
+    services = {
+        model.name: _inference_service(model, config, bucket_name, cluster, endpoints) for model in config.inference
+    }
+    endpoint_outputs = build_private_dns(config, endpoints, network, services, tags, with_provider) if endpoints else {}
     vpn_outputs = build_aws_vpn(config, network, key.arn, with_provider)
     return {
         "region": region,
@@ -208,6 +215,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         "modelBucketName": bucket.bucket_name,
         "modelAccessLogBucketName": access_trail.log_bucket_name,
         "inferenceEndpoints": {name: svc.endpoint for name, svc in services.items()},
+        **endpoint_outputs,
         **vpn_outputs,
     }
 
@@ -239,7 +247,11 @@ def _check_models_fit(config: AwsStackConfig) -> None:
 
 
 def _inference_service(
-    model: AwsInferenceServiceConfig, config: AwsStackConfig, bucket_name: str, cluster: AwsGpuInferenceCluster
+    model: AwsInferenceServiceConfig,
+    config: AwsStackConfig,
+    bucket_name: str,
+    cluster: AwsGpuInferenceCluster,
+    endpoints: RegionEndpoints | None,
 ) -> InferenceService:
     labels = residency_labels(
         {**stack_tags(config), "data-classification": model.data_classification or config.classification}
@@ -278,9 +290,17 @@ def _inference_service(
             startup_timeout_seconds=model.startup_timeout_seconds,
             api_key_secret=model.api_key_secret,
             pods_wait_for=[cluster.pod_identity_associations[(model.namespace, model.name)]],
+            exposure=endpoints.exposure(model.name, config.address_plan.onprem.cidrs)
+            if endpoints and model.expose_to_onprem
+            else None,
         ),
         opts=pulumi.ResourceOptions(
             provider=cluster.kubernetes_provider,
-            depends_on=[*cluster.namespaces.values(), cluster.device_plugin],
+            # An exposed Service needs the controller running (it makes the NLB), its group and reserved block.
+            depends_on=[
+                *cluster.namespaces.values(),
+                cluster.device_plugin,
+                *([endpoints.controller, endpoints.network] if endpoints and model.expose_to_onprem else []),
+            ],
         ),
     )

@@ -10,6 +10,7 @@ from components.inference_service import (
     ObjectStoreModel,
     PvcModel,
     RegistryModel,
+    ServiceExposure,
 )
 from residency import TAG_DATA_CLASSIFICATION
 from stackconfig.inference import InferenceServiceConfig, ObjectStoreSource, PvcSource
@@ -33,6 +34,7 @@ def inference_service_args(
     default_priority_class: str | None = None,
     service_account_annotations: Mapping[str, str] | None = None,
     gpu_node_labels: Mapping[str, str] | None = None,
+    exposure: ServiceExposure | None = None,
 ) -> InferenceServiceArgs:
     """``labels`` are the stack's residency labels; the model's own classification (if set) overrides theirs."""
     model_labels = dict(labels)
@@ -68,5 +70,6 @@ def inference_service_args(
         startup_timeout_seconds=model.startup_timeout_seconds,
         api_key_secret=model.api_key_secret,
         service_account_annotations=dict(service_account_annotations or {}),
+        exposure=exposure,
         **extra,  # type: ignore[arg-type]
     )

@@ -7,6 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.inference_service import ServiceExposure
 from components.onprem_cluster import (
     ContainerDefaultsArgs,
     GpuOperatorArgs,
@@ -17,6 +18,7 @@ from components.onprem_cluster import (
 )
 from residency import residency_labels
 from stackconfig import OnPremStackConfig
+from stackconfig.onprem_cluster import OnPremInferenceServiceConfig
 from stacks.inference import inference_service_args
 from stacks.onprem_vpn import build_onprem_vpn
 from stacks.tags import stack_tags
@@ -64,7 +66,9 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
                 PriorityClassArgs(classes.batch, classes.batch_value, "Batch work: never pre-empts.", False),
             ),
             services={
-                model.name: inference_service_args(model, labels, default_priority_class=classes.inference)
+                model.name: inference_service_args(
+                    model, labels, default_priority_class=classes.inference, exposure=model_exposure(model, config)
+                )
                 for model in kube.models
             },
         ),
@@ -81,8 +85,32 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
         if operator_release
         else None,
         "inferenceEndpoints": {name: service.endpoint for name, service in cluster.services.items()},
+        # The forwarder snippets each AWS region renders for its private model zone (CoreDNS, unbound).
+        "awsModelDnsForwarders": {stack: ref.get_output("dnsForwarders") for stack, ref in peers.items()},
         **vpn_outputs,
     }
+
+
+def model_exposure(model: OnPremInferenceServiceConfig, config: OnPremStackConfig) -> ServiceExposure | None:
+    """The Service and NetworkPolicy rule for callers outside the cluster (None: ClusterIP, namespaces only).
+
+    Callers over the VPN keep their addresses (no NAT on the tunnels), and ``externalTrafficPolicy: Local`` keeps
+    them through kube-proxy: the NetworkPolicy's ipBlocks see exactly these CIDRs. The config refuses AWS sites for
+    a restricted model (stackconfig.onprem_cluster.exposure_problems) before anything is registered.
+    """
+    plan = config.address_plan
+    callers = [*(plan.onprem.cidrs if model.exposure.onprem else [])]
+    callers += [plan.aws_sites[site].vpc_cidr for site in model.exposure.aws_sites]
+    if not callers:
+        return None
+    site = config.kubernetes.service_exposure
+    return ServiceExposure(
+        type=site.type,
+        load_balancer_class=site.load_balancer_class,
+        caller_cidrs=callers,
+        source_ranges=callers if site.type == "LoadBalancer" else (),
+        external_traffic_policy="Local",
+    )
 
 
 def _peer(stack: str) -> pulumi.StackReference:
