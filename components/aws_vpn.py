@@ -118,7 +118,7 @@ class AwsSiteToSiteVpnArgs:
     """The on-prem VPN gateway's public address (the customer gateway)."""
     onprem_bgp_asn: int
     onprem_cidrs: Sequence[str]
-    """On-prem ranges; the first is the tunnels' customer-side traffic selector."""
+    """On-prem ranges (announced by the gateway over BGP; the tunnels' selectors are 0.0.0.0/0)."""
     amazon_side_asn: int
     tunnel_inside_cidrs: Sequence[str]
     """Exactly two /30s from 169.254.0.0/16 (tunnel 1, tunnel 2)."""
@@ -245,9 +245,11 @@ class AwsSiteToSiteVpn(pulumi.ComponentResource):
             customer_gateway_id=self.customer_gateway.id,
             vpn_gateway_id=self.vpn_gateway.id,
             static_routes_only=False,
-            # The traffic selectors the gateway negotiates (AWS takes one CIDR per side).
-            local_ipv4_network_cidr=args.onprem_cidrs[0],
-            remote_ipv4_network_cidr=args.vpc_cidr,
+            # Route-based: a BGP connection's tunnels negotiate 0.0.0.0/0 both ways (AWS's default for
+            # LocalIpv4NetworkCidr/RemoteIpv4NetworkCidr); BGP-learned routes decide what crosses. Set
+            # explicitly so an older narrow value on a deployed connection is replaced, not kept.
+            local_ipv4_network_cidr="0.0.0.0/0",
+            remote_ipv4_network_cidr="0.0.0.0/0",
             tunnel1_log_options=aws.ec2.VpnConnectionTunnel1LogOptionsArgs(
                 cloudwatch_log_options=aws.ec2.VpnConnectionTunnel1LogOptionsCloudwatchLogOptionsArgs(
                     log_enabled=True, log_group_arn=self.log_groups[0].arn, log_output_format="json"
@@ -294,6 +296,8 @@ class AwsSiteToSiteVpn(pulumi.ComponentResource):
                     "dpdTimeoutSeconds": getattr(conn, f"tunnel{n}_dpd_timeout_seconds"),
                     "dpdTimeoutAction": getattr(conn, f"tunnel{n}_dpd_timeout_action"),
                     "startupAction": getattr(conn, f"tunnel{n}_startup_action"),
+                    # AWS's BGP hold time for the tunnel; the gateway never uses a longer one.
+                    "bgpHoldtime": getattr(conn, f"tunnel{n}_bgp_holdtime"),
                 },
             )
             for n in (1, 2)

@@ -32,7 +32,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.vpn.swanctl import TunnelSpec, ike_retransmission_for, render_swanctl_conf
+from components.vpn.gateway import GatewayBgp, GatewayFiles, PeerExport, render_gateway_configs
 
 CONFIG_DIR = "/etc/hybrid-llm-infra"
 APP = "strongswan-gateway"
@@ -48,9 +48,26 @@ LIVENESS_FAILURES = 3
 """A charon stuck for about 30 s (three probes 10 s apart) is restarted: as long as AWS's DPD timeout."""
 
 # charon's path differs between distributions' builds; the first executable one is used.
+FRR_RUN_DIR = "/run/frr"
+# zebra (routes into the kernel) and bgpd with their sockets in the pod's own /run; both drop to the image's
+# frr user, so the config is copied where that user can read it. The container ends when either daemon does.
+_FRR_START_SCRIPT = f"""\
+set -eu
+install -d -o frr -g frr -m 0755 {FRR_RUN_DIR}
+install -o frr -g frr -m 0600 {CONFIG_DIR}/frr.conf {FRR_RUN_DIR}/frr.conf
+/usr/lib/frr/zebra -z {FRR_RUN_DIR}/zserv.api -i {FRR_RUN_DIR}/zebra.pid --vty_socket {FRR_RUN_DIR} -f /dev/null & z=$!
+/usr/lib/frr/bgpd -z {FRR_RUN_DIR}/zserv.api -i {FRR_RUN_DIR}/bgpd.pid --vty_socket {FRR_RUN_DIR} \\
+  -f {FRR_RUN_DIR}/frr.conf & b=$!
+while kill -0 "$z" 2>/dev/null && kill -0 "$b" 2>/dev/null; do sleep 5; done
+exit 1
+"""
+FRR_PROBE_COMMAND = ("sh", "-c", f"vtysh --vty_socket {FRR_RUN_DIR} -d bgpd -c 'show bgp summary' >/dev/null")
+"""bgpd answers over its vty socket (vtysh is in the FRR image)."""
+
 _START_SCRIPT = f"""\
 set -eu
 for c in /usr/libexec/ipsec/charon /usr/lib/ipsec/charon /usr/sbin/charon; do [ -x "$c" ] && break; done
+sh {CONFIG_DIR}/xfrm-interfaces.sh  # one XFRM interface per tunnel, before charon installs SAs bound to them
 "$c" & charon=$!
 until swanctl --stats >/dev/null 2>&1; do sleep 1; done
 swanctl --load-all --noprompt --file {CONFIG_DIR}/swanctl.conf
@@ -64,9 +81,11 @@ class VpnPeerArgs:
 
     site: str
     vpn: pulumi.Input[Mapping[str, Any]]
-    """The ``vpn`` export: ``localNetworkCidr``, ``remoteNetworkCidr`` and ``tunnels`` (addresses, options)."""
+    """The ``vpn`` export: ``tunnels`` (outside and inside addresses, Amazon-side ASN, options)."""
     preshared_keys: pulumi.Input[Sequence[str]]
     """The ``vpnPresharedKeys`` export (secret), one per tunnel in order."""
+    accept: Sequence[str]
+    """The site's VPC CIDR(s) from the address plan: all BGP accepts from this site's tunnels."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,9 @@ class OnPremVpnGatewayArgs:
     namespace: str | None
     """Privileged namespace to run in (made by the cluster component); None: render only, no DaemonSet."""
     image: str
+    frr_image: str
+    bgp: GatewayBgp
+    """ASN, announced prefixes, timers, maximum-prefix (config: vpnGateway.bgp and the address plan)."""
     node_selector_label: str
     """The gateway runs on nodes with this label set to ``true``."""
     node_taint: NodeTaint
@@ -106,116 +128,59 @@ def _probe(*, period_seconds: int, failure_threshold: int) -> k8s.core.v1.ProbeA
     )
 
 
-def peer_tunnel_specs(
-    site: str, local_public_ip: str, vpn: Mapping[str, Any] | None, keys: Sequence[str] | None
-) -> list[TunnelSpec]:
-    """The on-prem side's TunnelSpecs of one AWS site, from its plain (resolved) exports."""
-    if not vpn:
-        return []
-    tunnels = list(vpn["tunnels"])
-    if keys is None or len(keys) != len(tunnels):
-        raise ValueError(f"{site}: {len(tunnels)} tunnels but {0 if keys is None else len(keys)} pre-shared keys")
-    specs = []
-    for index, (tunnel, psk) in enumerate(zip(tunnels, keys, strict=True), 1):
-        specs.append(
-            TunnelSpec(
-                name=f"{site}-t{index}",
-                local_outside_ip=local_public_ip,
-                remote_outside_ip=tunnel["outsideAddress"],
-                local_inside_ip=tunnel["customerInsideAddress"],
-                remote_inside_ip=tunnel["awsInsideAddress"],
-                psk=psk,
-                local_traffic_selectors=[vpn["localNetworkCidr"]],
-                remote_traffic_selectors=[vpn["remoteNetworkCidr"]],
-                ike_encryption=tunnel["phase1EncryptionAlgorithms"],
-                ike_integrity=tunnel["phase1IntegrityAlgorithms"],
-                ike_dh_groups=[int(g) for g in tunnel["phase1DhGroupNumbers"]],
-                esp_encryption=tunnel["phase2EncryptionAlgorithms"],
-                esp_integrity=tunnel["phase2IntegrityAlgorithms"],
-                esp_dh_groups=[int(g) for g in tunnel["phase2DhGroupNumbers"]],
-                ike_lifetime_seconds=int(tunnel["phase1LifetimeSeconds"]),
-                esp_lifetime_seconds=int(tunnel["phase2LifetimeSeconds"]),
-                rekey_margin_seconds=int(tunnel["rekeyMarginTimeSeconds"]),
-                rekey_fuzz_percentage=int(tunnel["rekeyFuzzPercentage"]),
-                dpd_timeout_seconds=int(tunnel["dpdTimeoutSeconds"]),
-                dpd_action=tunnel["dpdTimeoutAction"],
-                # The gateway always initiates; AWS's StartupAction 'add' waits for it.
-                startup_action="start",
-                ike_versions=tunnel["ikeVersions"],
-            )
-        )
-    return specs
-
-
-def render_strongswan_conf(specs: Sequence[TunnelSpec]) -> str:
-    """The daemon settings of the gateway: the DPD timeout as IKEv2 retransmissions, routes on,
-    bypass-lan off (it would route the peers' own outside network past the tunnels)."""
-    lines = [
-        "# strongswan.conf rendered by components/onprem_vpn_gateway.py; do not edit by hand.",
-        "charon {",
-        "  install_routes = yes",
-    ]
-    if specs:
-        lines += [f"  {line}" for line in ike_retransmission_for(specs).strongswan_conf_lines()]
-    lines += [
-        "  plugins {",
-        "    bypass-lan {",
-        "      load = no",
-        "    }",
-        "  }",
-        "  filelog {",
-        "    stderr {",
-        "      default = 1",
-        "    }",
-        "  }",
-        "}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def render_gateway_configs(
-    local_public_ip: str, peers: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[str] | None]]
-) -> tuple[str, str]:
-    """(swanctl.conf, strongswan.conf) for every tunnel of every peer, in peer order."""
-    specs = [spec for site, vpn, keys in peers for spec in peer_tunnel_specs(site, local_public_ip, vpn, keys)]
-    swanctl = (
-        render_swanctl_conf(specs, role_comment="on-prem gateway to the AWS sites' VPN connections")
-        if specs
-        else "# no VPN tunnels: no AWS stack exports a VPN\n"
-    )
-    return swanctl, render_strongswan_conf(specs)
-
-
 class OnPremVpnGateway(pulumi.ComponentResource):
     """Rendered strongSwan config in a Secret and a host-network DaemonSet on the edge nodes."""
 
     swanctl_conf: pulumi.Output[str]
     """Secret: holds the PSKs."""
     strongswan_conf: pulumi.Output[str]
+    frr_conf: pulumi.Output[str]
+    """FRR's bgpd configuration (no key in it: neighbors, ASNs, filters, timers)."""
+    interfaces_script: pulumi.Output[str]
+    """Creates the XFRM interfaces (an appliance site does the equivalent in its own CLI)."""
     tunnels: pulumi.Output[list[dict[str, str]]]
-    """Per tunnel: name and peer outside address (no secrets)."""
+    """Per tunnel: name, peer outside address, inside address, XFRM interface (no secrets)."""
     secret: k8s.core.v1.Secret | None
     daemon_set: k8s.apps.v1.DaemonSet | None
 
     def __init__(self, name: str, args: OnPremVpnGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hybrid-llm-infra:onprem:OnPremVpnGateway", name, None, opts)
-        sites = [p.site for p in args.peers]
-        inputs = pulumi.Output.all(*[pulumi.Output.all(p.vpn, p.preshared_keys) for p in args.peers])
-        rendered = inputs.apply(
-            lambda resolved: render_gateway_configs(
-                args.local_public_ip, [(site, vpn, keys) for site, (vpn, keys) in zip(sites, resolved, strict=True)]
-            )
-        )
-        self.swanctl_conf = pulumi.Output.secret(rendered.apply(lambda confs: confs[0]))
-        # strongswan.conf holds no key (timers and plugins only), so it need not stay secret.
-        self.strongswan_conf = pulumi.Output.unsecret(rendered.apply(lambda confs: confs[1]))
-        vpns = pulumi.Output.all(*[p.vpn for p in args.peers])
+        peers = list(args.peers)
+        inputs = pulumi.Output.all(*[pulumi.Output.all(p.vpn, p.preshared_keys) for p in peers])
+
+        def render(resolved: list[Any]) -> GatewayFiles:
+            exports = [
+                PeerExport(site=p.site, vpn=vpn, keys=keys, accept=list(p.accept))
+                for p, (vpn, keys) in zip(peers, resolved, strict=True)
+            ]
+            return render_gateway_configs(args.local_public_ip, exports, args.bgp)
+
+        rendered = inputs.apply(render)
+        self.swanctl_conf = pulumi.Output.secret(rendered.apply(lambda files: files.swanctl_conf))
+        # The other files hold no key (timers, plugins, addresses, ASNs, filters), so they need not stay secret.
+        self.strongswan_conf = pulumi.Output.unsecret(rendered.apply(lambda files: files.strongswan_conf))
+        self.frr_conf = pulumi.Output.unsecret(rendered.apply(lambda files: files.frr_conf))
+        self.interfaces_script = pulumi.Output.unsecret(rendered.apply(lambda files: files.interfaces_script))
+        sites = [p.site for p in peers]
+        vpns = pulumi.Output.all(*[p.vpn for p in peers])
         self.tunnels = vpns.apply(
             lambda resolved: [
-                {"name": f"{site}-t{i}", "peer": t["outsideAddress"], "insideAddress": t["customerInsideAddress"]}
-                for site, vpn in zip(sites, resolved, strict=True)
-                if vpn
-                for i, t in enumerate(vpn["tunnels"], 1)
+                {
+                    "name": f"{site}-t{i}",
+                    "peer": t["outsideAddress"],
+                    "insideAddress": t["customerInsideAddress"],
+                    "bgpNeighbor": t["awsInsideAddress"].split("/")[0],
+                    "interface": f"xfrm{n}",
+                }
+                for n, (site, i, t) in enumerate(
+                    [
+                        (site, i, t)
+                        for site, vpn in zip(sites, resolved, strict=True)
+                        if vpn
+                        for i, t in enumerate(vpn["tunnels"], 1)
+                    ],
+                    1,
+                )
             ]
         )
         self.secret = None
@@ -223,7 +188,13 @@ class OnPremVpnGateway(pulumi.ComponentResource):
         if args.namespace:
             self._deploy(name, args)
         self.register_outputs(
-            {"swanctlConf": self.swanctl_conf, "strongswanConf": self.strongswan_conf, "tunnels": self.tunnels}
+            {
+                "swanctlConf": self.swanctl_conf,
+                "strongswanConf": self.strongswan_conf,
+                "frrConf": self.frr_conf,
+                "xfrmInterfacesScript": self.interfaces_script,
+                "tunnels": self.tunnels,
+            }
         )
 
     def _deploy(self, name: str, args: OnPremVpnGatewayArgs) -> None:
@@ -233,7 +204,12 @@ class OnPremVpnGateway(pulumi.ComponentResource):
             f"{name}-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-config", namespace=args.namespace, labels=labels),
             type="Opaque",
-            string_data={"swanctl.conf": self.swanctl_conf, "strongswan.conf": self.strongswan_conf},
+            string_data={
+                "swanctl.conf": self.swanctl_conf,
+                "strongswan.conf": self.strongswan_conf,
+                "frr.conf": self.frr_conf,
+                "xfrm-interfaces.sh": self.interfaces_script,
+            },
             opts=opts,
         )
         container = k8s.core.v1.ContainerArgs(
@@ -284,7 +260,7 @@ class OnPremVpnGateway(pulumi.ComponentResource):
                         ],
                         automount_service_account_token=False,
                         termination_grace_period_seconds=30,
-                        containers=[container],
+                        containers=[container, self._frr_container(args)],
                         volumes=[
                             k8s.core.v1.VolumeArgs(
                                 name="config",
@@ -295,9 +271,49 @@ class OnPremVpnGateway(pulumi.ComponentResource):
                             k8s.core.v1.VolumeArgs(
                                 name="run", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")
                             ),
+                            k8s.core.v1.VolumeArgs(
+                                name="frr-run", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")
+                            ),
                         ],
                     ),
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, self.secret]),
+        )
+
+    def _frr_container(self, args: OnPremVpnGatewayArgs) -> k8s.core.v1.ContainerArgs:
+        """zebra + bgpd next to charon, in the same host network namespace (the XFRM interfaces are there)."""
+        probe = k8s.core.v1.ProbeArgs(
+            exec_=k8s.core.v1.ExecActionArgs(command=list(FRR_PROBE_COMMAND)),
+            period_seconds=LIVENESS_PERIOD_SECONDS,
+            timeout_seconds=PROBE_TIMEOUT_SECONDS,
+            failure_threshold=LIVENESS_FAILURES,
+        )
+        return k8s.core.v1.ContainerArgs(
+            name="frr",
+            image=args.frr_image,
+            command=["/bin/sh", "-c", _FRR_START_SCRIPT],
+            security_context=k8s.core.v1.SecurityContextArgs(
+                run_as_user=0,  # starts as root to switch to the frr user, keeping only what the daemons need
+                run_as_non_root=False,
+                privileged=False,
+                allow_privilege_escalation=False,
+                read_only_root_filesystem=True,
+                capabilities=k8s.core.v1.CapabilitiesArgs(
+                    drop=["ALL"],
+                    # NET_ADMIN: zebra's routes; NET_BIND_SERVICE: BGP's TCP 179; NET_RAW: FRR's raw sockets;
+                    # SETUID/SETGID: the switch to the frr user; CHOWN: its run directory and config copy.
+                    add=["NET_ADMIN", "NET_BIND_SERVICE", "NET_RAW", "SETUID", "SETGID", "CHOWN"],
+                ),
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True),
+                k8s.core.v1.VolumeMountArgs(name="frr-run", mount_path=FRR_RUN_DIR),
+            ],
+            liveness_probe=probe,
+            readiness_probe=probe,
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "1", "memory": "256Mi"}
+            ),
         )

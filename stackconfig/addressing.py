@@ -13,6 +13,39 @@ from stackconfig.types import PROJECT
 
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
 
+PRIVATE_ASN_RANGES: tuple[tuple[int, int], ...] = ((64512, 65534), (4200000000, 4294967294))
+"""The private ASN ranges (RFC 6996) AWS accepts: a virtual private gateway's amazonSideAsn must be in one of
+them (AWS VPN user guide, virtual private gateway; CreateVpnGateway AmazonSideAsn), and a customer gateway
+without an ASN of its own uses one of them (AWS: "If you don't have an ASN already, you can use a private
+ASN"). The on-prem site owns no public ASN, so a public one would be someone else's."""
+
+
+def _private_asn(asn: int) -> bool:
+    return any(low <= asn <= high for low, high in PRIVATE_ASN_RANGES)
+
+
+def asn_problems(plan: AddressPlan) -> list[Problem]:
+    """Every ASN private, and the on-prem ASN different from each Amazon-side ASN (eBGP needs two ASes: a
+    route whose AS path holds the receiver's own ASN is dropped as a loop, RFC 4271 9.1.2)."""
+    base = f"{PROJECT}:addressPlan"
+    ranges = " or ".join(f"{low}-{high}" for low, high in PRIVATE_ASN_RANGES)
+    problems = []
+    onprem = plan.onprem.bgp_asn
+    if not _private_asn(onprem):
+        problems.append(Problem(f"{base}.onprem.bgpAsn", f"{onprem} is not a private ASN; allowed: {ranges}"))
+    for site, site_plan in sorted(plan.aws_sites.items()):
+        path = f"{base}.awsSites.{site}.amazonSideAsn"
+        if not _private_asn(site_plan.amazon_side_asn):
+            problems.append(Problem(path, f"{site_plan.amazon_side_asn} is not a private ASN; AWS allows: {ranges}"))
+        if site_plan.amazon_side_asn == onprem:
+            problems.append(
+                Problem(
+                    f"{base}.onprem.bgpAsn",
+                    f"{onprem} equals {path}; the on-prem ASN must differ from every Amazon-side ASN",
+                )
+            )
+    return problems
+
 
 def plan_ranges(plan: AddressPlan) -> list[tuple[str, ipaddress.IPv4Network]]:
     """Every range of the plan with the config key path that declares it."""
@@ -56,4 +89,4 @@ def tunnel_inside_problems(plan: AddressPlan) -> list[Problem]:
 
 
 def check_address_plan(plan: AddressPlan) -> list[Problem]:
-    return overlap_problems(plan_ranges(plan)) + tunnel_inside_problems(plan)
+    return overlap_problems(plan_ranges(plan)) + tunnel_inside_problems(plan) + asn_problems(plan)

@@ -18,10 +18,13 @@ from stackconfig.vpn import OnPremVpnGatewayConfig
 PRODUCTION = "production"
 """The ``deployment.environment`` value that requires digests."""
 
-UNPINNED_SHIPPED_DEFAULTS: frozenset[str] = frozenset({str(OnPremVpnGatewayConfig.model_fields["image"].default)})
+UNPINNED_SHIPPED_DEFAULTS: frozenset[str] = frozenset(
+    str(OnPremVpnGatewayConfig.model_fields[field].default) for field in ("image", "frr_image")
+)
 """Shipped defaults with no digest anyone could verify offline, waived until the team lead decides: the strongSwan
-gateway image (no public record of its digest was found). A test fails once an entry gains a digest (stale waiver),
-and shows that the shipped on-prem stack is refused without the waiver. Remove an entry to enforce it."""
+gateway image and the FRR image next to it (no public record of either digest was found). A test fails once an
+entry gains a digest (stale waiver), and shows that the shipped on-prem stack is refused without the waiver.
+Remove an entry to enforce it."""
 
 
 def _model_images(key: str, models: list[InferenceServiceConfig]) -> Iterator[tuple[str, str]]:
@@ -36,6 +39,7 @@ def configured_images(config: StackConfig) -> Iterator[tuple[str, str]]:
     if isinstance(config, OnPremStackConfig):
         yield from _model_images(f"{PROJECT}:kubernetes.models", list(config.kubernetes.models))
         yield f"{PROJECT}:vpnGateway.image", config.vpn_gateway.image
+        yield f"{PROJECT}:vpnGateway.frrImage", config.vpn_gateway.frr_image
     elif isinstance(config, AwsStackConfig):
         yield from _model_images(f"{PROJECT}:inference", list(config.inference))
 

@@ -21,7 +21,7 @@ from stackconfig.images import production_image_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
 from stackconfig.onprem_cluster import cluster_problems, exposure_problems
 from stackconfig.types import PROJECT
-from stackconfig.vpn import vpn_problems
+from stackconfig.vpn import gateway_problems, vpn_problems
 
 # Keys read from other namespaces; everything else outside ours belongs to providers.
 _FOREIGN_KEYS = {"aws:region": "aws:region"}
@@ -74,6 +74,7 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
     problems: list[Problem] = production_image_problems(config)
     if isinstance(config, OnPremStackConfig):
         problems += _onprem_cluster_problems(config)
+        problems += gateway_problems(config.vpn_gateway, config.address_plan)
     jurisdiction = JURISDICTIONS[config.deployment.jurisdiction]
     if isinstance(config, AwsStackConfig):
         if config.aws_region not in jurisdiction.aws_regions:

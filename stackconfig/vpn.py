@@ -14,6 +14,7 @@ a pre-shared key.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import TYPE_CHECKING, Literal
 
@@ -22,7 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from stackconfig.errors import Problem
 from stackconfig.inference import Image
-from stackconfig.types import PROJECT
+from stackconfig.types import PROJECT, Cidr
 
 if TYPE_CHECKING:
     from stackconfig.models import AddressPlan
@@ -114,8 +115,37 @@ class NodeTaintConfig(_Model):
     )
 
 
+class BgpConfig(_Model):
+    """BGP of the on-prem gateway (FRR) toward both tunnels of every AWS site.
+
+    Timers: AWS's own customer-gateway configuration files set keepalive 10 s / hold 30 s ("timers 10 30 30",
+    "adjusted to provide more rapid detection of outages"), and BGP uses the lower hold time of the two ends
+    (RFC 4271, 4.2), so a hold time above 30 s would still be negotiated down to AWS's 30 s. A silent tunnel is
+    declared dead at most ``holdTimeSeconds`` after it stopped carrying messages. No BFD: AWS Site-to-Site VPN
+    does not offer it (only Direct Connect does).
+    """
+
+    keepalive_seconds: int = Field(default=10, ge=1, le=10, description="BGP keepalive interval.")
+    hold_time_seconds: int = Field(
+        default=30, ge=3, le=30, description="BGP hold time (>= 3 x keepalive; AWS negotiates at most 30)."
+    )
+    maximum_prefix: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Per neighbor: more prefixes than this (filtered ones counted too) tears the session down.",
+    )
+    maximum_prefix_restart_minutes: int = Field(
+        default=1, ge=1, le=60, description="A session torn down by maximum-prefix comes back after this long."
+    )
+    advertise_prefixes: list[Cidr] | None = Field(
+        default=None,
+        description="On-prem prefixes announced to AWS (each inside addressPlan.onprem.cidrs); null: all of them.",
+    )
+
+
 class OnPremVpnGatewayConfig(_Model):
-    """The strongSwan gateway the on-prem stack runs on its labelled, tainted edge nodes."""
+    """The strongSwan + FRR gateway the on-prem stack runs on its labelled, tainted edge nodes."""
 
     # Tag only: no digest of this tag could be verified offline (no public record of it was found); production
     # waives exactly this default by name until one is pinned (stackconfig.images.UNPINNED_SHIPPED_DEFAULTS).
@@ -123,6 +153,12 @@ class OnPremVpnGatewayConfig(_Model):
         default="docker.io/strongx509/strongswan:5.9.14",
         description="strongSwan container image: repository:tag, repository@sha256:<64 hex> or both.",
     )
+    # Tag only, like strongSwan's: no digest of this tag could be verified offline; waived by name the same way.
+    frr_image: Image = Field(
+        default="quay.io/frrouting/frr:8.4.4",
+        description="FRR container image (zebra and bgpd), the same release as the lab's Debian frr 8.4.4.",
+    )
+    bgp: BgpConfig = Field(default_factory=BgpConfig, description="BGP toward the AWS sites' tunnels.")
     node_selector_label: str = Field(
         default=GATEWAY_NODE_KEY,
         max_length=316,
@@ -196,12 +232,42 @@ def _plan_problems(plan: AddressPlan, site: str) -> list[Problem]:
                 f"(got {len(site_plan.tunnel_inside_cidrs)})",
             )
         )
-    # Traffic selectors: AWS takes one CIDR per side (LocalIpv4NetworkCidr).
-    if len(plan.onprem.cidrs) != 1:
+    return problems
+
+
+def advertised_prefixes(gateway: OnPremVpnGatewayConfig, plan: AddressPlan) -> list[str]:
+    """What the gateway announces to AWS: ``bgp.advertisePrefixes`` or, by default, every on-prem CIDR."""
+    chosen = gateway.bgp.advertise_prefixes
+    return list(plan.onprem.cidrs if chosen is None else chosen)
+
+
+def gateway_problems(gateway: OnPremVpnGatewayConfig, plan: AddressPlan) -> list[Problem]:
+    """Problems of the on-prem gateway's BGP config that single fields cannot express."""
+    base = f"{PROJECT}:vpnGateway.bgp"
+    problems = []
+    bgp = gateway.bgp
+    # RFC 4271 4.4: keepalives at most a third of the hold time, or one lost keepalive drops the session.
+    if bgp.keepalive_seconds * 3 > bgp.hold_time_seconds:
         problems.append(
             Problem(
-                f"{PROJECT}:addressPlan.onprem.cidrs",
-                f"the VPN carries exactly one on-prem CIDR (AWS's LocalIpv4NetworkCidr); got {plan.onprem.cidrs}",
+                f"{base}.keepaliveSeconds",
+                f"{bgp.keepalive_seconds} must be at most a third of holdTimeSeconds ({bgp.hold_time_seconds})",
             )
         )
+    allowed = [ipaddress.IPv4Network(c) for c in plan.onprem.cidrs]
+    chosen = bgp.advertise_prefixes or []
+    if bgp.advertise_prefixes is not None and not chosen:
+        problems.append(Problem(f"{base}.advertisePrefixes", "must not be empty (null announces every on-prem CIDR)"))
+    for index, prefix in enumerate(chosen):
+        net = ipaddress.IPv4Network(prefix)
+        if not any(net.subnet_of(a) for a in allowed):
+            problems.append(
+                Problem(
+                    f"{base}.advertisePrefixes[{index}]",
+                    f"{net} is not in the address plan's on-prem CIDRs; allowed: prefixes inside "
+                    f"{', '.join(plan.onprem.cidrs)} ({PROJECT}:addressPlan.onprem.cidrs)",
+                )
+            )
+    if len(set(chosen)) != len(chosen):
+        problems.append(Problem(f"{base}.advertisePrefixes", f"duplicate entries in {chosen}"))
     return problems

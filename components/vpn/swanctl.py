@@ -200,6 +200,10 @@ class TunnelSpec:
     startup_action: str = "start"
     """AWS ``StartupAction``: ``start`` initiates, ``add`` only responds."""
     ike_versions: Sequence[str] = ("ikev2",)
+    if_id: int | None = None
+    """Route-based tunnel: the XFRM interface id (``if_id_in``/``if_id_out``) whose interface carries this
+    tunnel's traffic; routes (BGP) decide what enters it, the 0.0.0.0/0 selectors accept everything. None: a
+    policy-based tunnel (the traffic selectors decide)."""
     allow_short_timers: bool = False
     """Test-only escape hatch: permit DPD timeouts, lifetimes and margins below AWS's minimums so a
     failover test finishes in seconds. The crypto policy is enforced regardless."""
@@ -231,6 +235,11 @@ class TunnelSpec:
             raise ValueError(f"ike_versions: only ['ikev2'] is allowed, got {list(versions)} (IKEv1 is forbidden)")
         object.__setattr__(self, "ike_versions", versions)
 
+        # 0 means "no interface" to the kernel and 0xffffffff is reserved (strongSwan: if_id "%unique" range).
+        if self.if_id is not None and (
+            isinstance(self.if_id, bool) or not isinstance(self.if_id, int) or not 1 <= self.if_id <= 0xFFFFFFFE
+        ):
+            raise ValueError(f"if_id: {self.if_id!r} must be an integer 1-4294967294")
         if self.dpd_action not in _DPD_ACTIONS:
             raise ValueError(f"dpd_action: {self.dpd_action!r} is not allowed; the policy requires 'restart'")
         if self.startup_action not in _STARTUP_ACTIONS:
@@ -315,7 +324,7 @@ class TunnelSpec:
         if self.rekey_margin_seconds < _AWS_MIN_REKEY_MARGIN:
             raise ValueError(f"rekey_margin_seconds: {self.rekey_margin_seconds} is below AWS's minimum of 60")
 
-    def mirrored(self, *, name: str | None = None, startup_action: str = "add") -> TunnelSpec:
+    def mirrored(self, *, name: str | None = None, startup_action: str = "add", if_id: int | None = None) -> TunnelSpec:
         """The same tunnel seen from the peer: local and remote swapped, same PSK and algorithms.
 
         ``startup_action`` defaults to ``add`` because that is AWS's default: the AWS endpoint
@@ -345,6 +354,7 @@ class TunnelSpec:
             dpd_action=self.dpd_action,
             startup_action=startup_action,
             ike_versions=self.ike_versions,
+            if_id=if_id,
             allow_short_timers=self.allow_short_timers,
         )
 
@@ -451,6 +461,8 @@ def _render_connection(spec: TunnelSpec) -> list[str]:
         f"  rekey_time = {_seconds(spec.ike_lifetime_seconds - margin)}",
         f"  over_time = {_seconds(margin)}",
         f"  rand_time = {_seconds(rand)}",
+        # Route-based: SAs and policies bound to the XFRM interface with this id (both directions).
+        *([f"  if_id_in = {spec.if_id}", f"  if_id_out = {spec.if_id}"] if spec.if_id is not None else []),
         "  local {",
         "    auth = psk",
         f"    id = {spec.local_outside_ip}",
