@@ -10,7 +10,8 @@ every captured resource (inputs in wire form, secrets still wrapped, with its pr
 The policy config of a stack comes from its validated config (``hybrid-llm-infra:deployment``):
 ``stackJurisdiction`` = its ``jurisdiction``; ``onpremJurisdiction`` = the on-prem stack's jurisdiction (the
 stack itself when it is on-prem; EU when the project has none); ``defaultAwsRegion`` = ``aws:region``;
-``today`` = ``$INFRA_POLICY_TODAY`` if set (tests), else the real date.  Thresholds keep the schema defaults.
+``today`` = ``$INFRA_POLICY_TODAY`` if set (tests), else the real date; ``onpremCidrs`` and ``awsCidrs`` = the
+address plan's on-prem CIDRs and every AWS site's VPC and tunnel inside CIDRs.  Thresholds keep the schema defaults.
 """
 
 from __future__ import annotations
@@ -107,6 +108,26 @@ def _deployment(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _address_plan_cidrs(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``onpremCidrs`` and ``awsCidrs`` from ``hybrid-llm-infra:addressPlan`` (validated when the stack ran)."""
+    plan = config.get("hybrid-llm-infra:addressPlan")
+    if isinstance(plan, str):
+        try:
+            plan = json.loads(plan)
+        except ValueError:
+            plan = None
+    if not isinstance(plan, Mapping):
+        return {}
+    onprem = plan.get("onprem") or {}
+    aws_cidrs = [
+        str(cidr)
+        for site in (plan.get("awsSites") or {}).values()
+        for cidr in [site.get("vpcCidr"), *(site.get("tunnelInsideCidrs") or [])]
+        if cidr
+    ]
+    return {"onpremCidrs": [str(c) for c in onprem.get("cidrs") or []], "awsCidrs": aws_cidrs}
+
+
 def stack_policy_values(
     stack_config: Mapping[str, Any], all_configs: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -126,6 +147,7 @@ def stack_policy_values(
         "stackJurisdiction": str(deployment.get("jurisdiction") or ""),
         "onpremJurisdiction": onprem,
         "defaultAwsRegion": str(stack_config.get("aws:region") or ""),
+        **_address_plan_cidrs(stack_config),
     }
 
 

@@ -75,6 +75,21 @@ SPECIFIC: dict[str, dict[str, dict[str, Any]]] = {
             "description": "Also require the default-deny policy to cover Egress (not only Ingress).",
         },
     },
+    "restricted-model-isolated": {
+        "onpremCidrs": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "The on-prem networks (addressPlan.onprem.cidrs): the only sources a restricted model may "
+            "admit by address (empty: none may).",
+        },
+        "awsCidrs": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Every AWS site's VPC CIDR and VPN inside CIDRs (addressPlan.awsSites).",
+        },
+    },
     "vpn-crypto": {
         "minDhGroup": {
             "type": "integer",

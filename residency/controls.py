@@ -194,6 +194,20 @@ _CONTROLS = (
         "Split resources of another jurisdiction into that jurisdiction's stack.",
     ),
     Control(
+        "restricted-model-isolated",
+        "Restricted models are unreachable from AWS",
+        "On-prem, no NetworkPolicy of a restricted-data workload admits every source, an AWS VPC CIDR, the VPN "
+        "inside ranges or anything outside the on-prem networks, and no Service of one is exposed beyond the cluster "
+        "without keeping the caller's address (externalTrafficPolicy Local) or with load-balancer source ranges "
+        "reaching AWS; on AWS, no route sends a region's traffic to another AWS site's VPC.",
+        "critical",
+        "mandatory",
+        (GDPR_TRANSFER, GDPR_BY_DESIGN, PDPL_TRANSFER),
+        "Remove the AWS or open source from the restricted model's NetworkPolicy and Service (expose it with "
+        "exposure.onprem only), set externalTrafficPolicy: Local on an exposed Service, and drop any route toward "
+        "another region's VPC (regions reach only on-prem).",
+    ),
+    Control(
         "policy-exemption",
         "Exempted violations are recorded with reason and expiry",
         "A resource may waive one control with a dated, reasoned exemption (AWS tag policy-exemption:<control>, "
