@@ -1,0 +1,269 @@
+"""restricted-model-isolated through the real pack (gRPC): planted violations fail, the shipped stacks pass."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.analyzer import AnalyzedResource, PolicyPackProcess, ProviderInfo, make_urn
+from infra.policy_check import analyzed_resources, policy_config, stack_policy_values
+from infra.project import load_project
+from residency.controls import CONTROLS
+from tests.stack_runs import ROOT, shipped_runs
+
+PACK = ROOT / "policies"
+POLICY = "restricted-model-isolated"
+ONPREM_CIDRS = ["10.10.0.0/16"]
+AWS_CIDRS = ["10.20.0.0/16", "169.254.10.0/30", "169.254.10.4/30", "10.30.0.0/16", "169.254.20.0/30"]
+RESTRICTED = {
+    "data-residency": "eu",
+    "data-classification": "restricted",
+    "owner": "ml-platform",
+    "cost-center": "cc-4710",
+    "environment": "production",
+}
+ONPREM = ProviderInfo(
+    urn=make_urn("p", "s", "pulumi:providers:kubernetes", "onprem"),
+    type="pulumi:providers:kubernetes",
+    name="onprem",
+    properties={"context": "onprem-gpu"},
+)
+AWS = ProviderInfo(
+    urn=make_urn("p", "s", "pulumi:providers:aws", "aws"),
+    type="pulumi:providers:aws",
+    name="aws",
+    properties={"region": "eu-central-1"},
+)
+
+
+@pytest.fixture(scope="module")
+def pack() -> Iterator[PolicyPackProcess]:
+    with PolicyPackProcess(PACK) as process:
+        yield process
+
+
+def configure(pack: PolicyPackProcess, **overrides: Any) -> None:
+    values = {
+        "today": "2026-06-01",
+        "stackJurisdiction": "EU",
+        "onpremJurisdiction": "EU",
+        "defaultAwsRegion": "",
+        "onpremCidrs": ONPREM_CIDRS,
+        "awsCidrs": AWS_CIDRS,
+        **overrides,
+    }
+    pack.configure(policy_config(pack, values))
+
+
+def k8s(kind: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None) -> AnalyzedResource:
+    type_ = {"Service": "kubernetes:core/v1:Service", "NetworkPolicy": "kubernetes:networking.k8s.io/v1:NetworkPolicy"}[
+        kind
+    ]
+    metadata = {"name": name, "namespace": "inference", "labels": RESTRICTED if labels is None else labels}
+    return AnalyzedResource(
+        urn=make_urn("p", "s", type_, name),
+        type=type_,
+        name=name,
+        properties={"metadata": metadata, "spec": spec},
+        provider=ONPREM,
+    )
+
+
+def netpol(*peers: dict[str, Any]) -> dict[str, Any]:
+    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": 8000}]}
+    if peers:
+        rule["from"] = list(peers)
+    return {"podSelector": {"matchLabels": {"app": "m"}}, "policyTypes": ["Ingress"], "ingress": [rule]}
+
+
+NAMESPACE_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "api-gateway"}}}
+
+
+def block(cidr: str, *excepted: str) -> dict[str, Any]:
+    return {"ipBlock": {"cidr": cidr, **({"except": list(excepted)} if excepted else {})}}
+
+
+def messages(pack: PolicyPackProcess, *resources: AnalyzedResource) -> list[str]:
+    return [d.message for d in pack.analyze_stack(list(resources)) if d.policy_name == POLICY]
+
+
+def test_the_control_is_mandatory_and_cites_transfer_articles() -> None:
+    control = CONTROLS[POLICY]
+    assert control.enforcement == "mandatory" and control.severity == "critical"
+    assert {str(c) for c in control.citations} >= {"GDPR Art. 44-46", "UAE PDPL Art. 22-23"}
+
+
+@pytest.mark.parametrize(
+    ("peers", "expected"),
+    [
+        ((NAMESPACE_PEER, block("10.20.0.0/16")), "source 10.20.0.0/16 admits AWS ranges 10.20.0.0/16"),
+        ((block("10.20.5.0/24"),), "source 10.20.5.0/24 admits AWS ranges 10.20.0.0/16"),
+        ((block("169.254.10.0/29"),), "admits AWS ranges 169.254.10.0/30, 169.254.10.4/30"),
+        ((block("0.0.0.0/0"),), "source 0.0.0.0/0 admits AWS ranges"),
+        ((block("192.168.0.0/24"),), "source 192.168.0.0/24 is not inside the on-prem networks (10.10.0.0/16)"),
+        ((), "ingress[0] admits every source (no 'from')"),
+    ],
+)
+def test_a_restricted_network_policy_reaching_aws_fails(
+    pack: PolicyPackProcess, peers: tuple[dict[str, Any], ...], expected: str
+) -> None:
+    configure(pack)
+    [message] = messages(pack, k8s("NetworkPolicy", "m-netpol", netpol(*peers)))
+    assert expected in message and "m-netpol (restricted)" in message
+
+
+def test_a_restricted_network_policy_confined_to_onprem_passes(pack: PolicyPackProcess) -> None:
+    configure(pack)
+    assert messages(pack, k8s("NetworkPolicy", "m-netpol", netpol(NAMESPACE_PEER, block("10.10.4.0/24")))) == []
+    # An open block whose exceptions cut out every AWS range still reaches beyond on-prem: reported for that.
+    wide = block("10.0.0.0/8", "10.20.0.0/16", "10.30.0.0/16")
+    [message] = messages(pack, k8s("NetworkPolicy", "m-netpol", netpol(wide)))
+    assert "is not inside the on-prem networks" in message
+
+
+def test_without_onprem_cidrs_no_address_rule_of_a_restricted_model_passes(pack: PolicyPackProcess) -> None:
+    configure(pack, onpremCidrs=[], awsCidrs=[])
+    [message] = messages(pack, k8s("NetworkPolicy", "m-netpol", netpol(block("10.10.0.0/16"))))
+    assert "none configured (onpremCidrs)" in message
+    assert messages(pack, k8s("NetworkPolicy", "m-netpol", netpol(NAMESPACE_PEER))) == []
+
+
+def test_non_restricted_models_are_not_this_controls_business(pack: PolicyPackProcess) -> None:
+    configure(pack)
+    internal = {**RESTRICTED, "data-classification": "internal"}
+    assert messages(pack, k8s("NetworkPolicy", "m-netpol", netpol(block("10.20.0.0/16")), internal)) == []
+
+
+def service(**spec: Any) -> dict[str, Any]:
+    return {"selector": {"app": "m"}, "ports": [{"port": 8000, "targetPort": "http", "protocol": "TCP"}], **spec}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (service(type="LoadBalancer", loadBalancerSourceRanges=ONPREM_CIDRS), "without externalTrafficPolicy Local"),
+        (service(type="NodePort", externalTrafficPolicy="Cluster"), "type NodePort without externalTrafficPolicy"),
+        (service(type="LoadBalancer", externalTrafficPolicy="Local"), "without loadBalancerSourceRanges"),
+        (
+            service(type="LoadBalancer", externalTrafficPolicy="Local", loadBalancerSourceRanges=["10.30.0.0/16"]),
+            "loadBalancerSourceRanges: source 10.30.0.0/16 admits AWS ranges 10.30.0.0/16",
+        ),
+        (service(externalIPs=["10.10.9.9"]), "type ClusterIP without externalTrafficPolicy Local"),
+    ],
+)
+def test_a_restricted_service_exposed_toward_aws_fails(
+    pack: PolicyPackProcess, spec: dict[str, Any], expected: str
+) -> None:
+    configure(pack)
+    [message] = messages(pack, k8s("Service", "m-svc", spec))
+    assert expected in message
+
+
+def test_a_restricted_service_for_onprem_callers_passes(pack: PolicyPackProcess) -> None:
+    configure(pack)
+    onprem_lb = service(type="LoadBalancer", externalTrafficPolicy="Local", loadBalancerSourceRanges=ONPREM_CIDRS)
+    assert messages(pack, k8s("Service", "m-svc", onprem_lb)) == []
+    assert messages(pack, k8s("Service", "m-svc", service(type="ClusterIP"))) == []
+
+
+def route(name: str, **props: Any) -> AnalyzedResource:
+    return AnalyzedResource(
+        urn=make_urn("p", "s", "aws:ec2/route:Route", name),
+        type="aws:ec2/route:Route",
+        name=name,
+        properties={"routeTableId": "rtb-1", **props},
+        provider=AWS,
+    )
+
+
+VPC = AnalyzedResource(
+    urn=make_urn("p", "s", "aws:ec2/vpc:Vpc", "vpc"),
+    type="aws:ec2/vpc:Vpc",
+    name="vpc",
+    properties={"cidrBlock": "10.20.0.0/16"},
+    provider=AWS,
+)
+
+
+def test_a_route_toward_the_other_regions_vpc_fails(pack: PolicyPackProcess) -> None:
+    configure(pack)
+    [message] = messages(pack, VPC, route("to-dubai", destinationCidrBlock="10.30.0.0/16", gatewayId="vgw-1"))
+    assert "route to 10.30.0.0/16 reaches another AWS site's VPC (10.30.0.0/16)" in message
+    [message] = messages(pack, VPC, route("all-via-vgw", destinationCidrBlock="0.0.0.0/0", gatewayId="vgw-1"))
+    assert "all-via-vgw" in message
+    # The NAT default route, and routes to on-prem, are what a region has.
+    assert messages(pack, VPC, route("nat", destinationCidrBlock="0.0.0.0/0", natGatewayId="nat-1")) == []
+    assert messages(pack, VPC, route("onprem", destinationCidrBlock="10.10.0.0/16", gatewayId="vgw-1")) == []
+
+
+# --- the shipped stacks, and a planted violation in them --------------------------------------------------------
+
+
+def stack_values(stack: str) -> dict[str, Any]:
+    project = load_project(ROOT)
+    configs = {name: project.stack(name).config for name in project.stack_names()}
+    return stack_policy_values(configs[stack], configs)
+
+
+def test_infra_check_hands_the_address_plan_to_the_pack() -> None:
+    values = stack_values("onprem")
+    assert values["onpremCidrs"] == ONPREM_CIDRS
+    assert set(values["awsCidrs"]) == {
+        "10.20.0.0/16",
+        "169.254.10.0/30",
+        "169.254.10.4/30",
+        "10.30.0.0/16",
+        "169.254.20.0/30",
+        "169.254.20.4/30",
+    }
+
+
+@pytest.mark.parametrize("stack", ["frankfurt", "dubai", "onprem"])
+def test_the_shipped_stacks_pass(pack: PolicyPackProcess, stack: str) -> None:
+    pack.configure(policy_config(pack, stack_values(stack)))
+    assert messages(pack, *analyzed_resources(shipped_runs()[stack])) == []
+
+
+def _planted(change: Any) -> list[AnalyzedResource]:
+    resources = copy.deepcopy(analyzed_resources(shipped_runs()["onprem"]))
+    hits = [r for r in resources if r.name in ("llama-31-8b-svc", "llama-31-8b-netpol")]
+    assert len(hits) == 2
+    for resource in hits:
+        change(resource)
+    return resources
+
+
+def test_a_planted_aws_source_in_the_shipped_onprem_stack_fails(pack: PolicyPackProcess) -> None:
+    pack.configure(policy_config(pack, stack_values("onprem")))
+
+    def admit_frankfurt(resource: AnalyzedResource) -> None:
+        spec = resource.properties["spec"]
+        if resource.name.endswith("-netpol"):
+            spec["ingress"][0]["from"].append({"ipBlock": {"cidr": "10.20.0.0/16"}})
+        else:
+            spec["loadBalancerSourceRanges"] = [*spec["loadBalancerSourceRanges"], "10.20.0.0/16"]
+
+    found = messages(pack, *_planted(admit_frankfurt))
+    assert len(found) == 2 and all("admits AWS ranges 10.20.0.0/16" in m for m in found), found
+
+
+def test_a_planted_cluster_traffic_policy_in_the_shipped_onprem_stack_fails(pack: PolicyPackProcess) -> None:
+    pack.configure(policy_config(pack, stack_values("onprem")))
+
+    def cluster_policy(resource: AnalyzedResource) -> None:
+        if resource.name.endswith("-svc"):
+            resource.properties["spec"]["externalTrafficPolicy"] = "Cluster"
+
+    [message] = messages(pack, *_planted(cluster_policy))
+    assert "llama-31-8b-svc (restricted): type LoadBalancer without externalTrafficPolicy Local" in message
+
+
+def test_the_pack_schema_declares_the_address_plan_keys(pack: PolicyPackProcess) -> None:
+    [policy] = [p for p in pack.info().policies if p.name == POLICY]
+    assert policy.config_schema is not None
+    assert {"onpremCidrs", "awsCidrs"} <= set(policy.config_schema.properties)
+    assert json.dumps(policy.config_schema.properties["awsCidrs"]["default"]) == "[]"
