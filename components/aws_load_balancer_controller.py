@@ -61,6 +61,8 @@ class AwsLoadBalancerControllerArgs:
     chart: HelmChart
     kubernetes_provider: pulumi.ProviderResource
     tags: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Residency labels for every object of the chart and its pods (it lives in kube-system, which is not ours)."""
     association_depends_on: Sequence[pulumi.Resource] = ()
     """The Pod Identity agent add-on (an association is useless before it runs)."""
     release_depends_on: Sequence[pulumi.Resource] = ()
@@ -112,6 +114,8 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
                 "region": args.region,
                 "vpcId": args.vpc_id,
                 "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+                "additionalLabels": dict(args.labels),
+                "podLabels": dict(args.labels),
                 # Off: the webhook would claim every LoadBalancer Service without a class; ours name the class.
                 "enableServiceMutatorWebhook": False,
             },

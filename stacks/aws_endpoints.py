@@ -33,6 +33,7 @@ from components.model_endpoints import (
     reserved_block,
 )
 from components.network import RegionalNetwork, plan_subnets
+from residency import residency_labels
 from stackconfig import AwsStackConfig
 
 _LBC = "service.beta.kubernetes.io/aws-load-balancer-"
@@ -105,6 +106,7 @@ def build_region_endpoints(
             chart=HelmChart(chart.repository, chart.chart, chart.version),
             kubernetes_provider=cluster.kubernetes_provider,
             tags=dict(tags),
+            labels=residency_labels(dict(tags)),
             association_depends_on=[cluster.addons["eks-pod-identity-agent"]],
             release_depends_on=[cluster.system_node_group],
         ),

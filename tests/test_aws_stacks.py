@@ -274,6 +274,9 @@ def test_every_kubernetes_object_on_the_eks_cluster_carries_the_residency_labels
         labels = obj.inputs["metadata"].get("labels") or {}
         assert labels.get("data-residency") == expected, obj.urn
         assert labels.get("data-classification") == "confidential", obj.urn
-    (release,) = [r for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"]
+    releases = {r.name: r for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"}
+    release = releases.pop(f"{stack}-gpu-nvidia-device-plugin")
     namespaces = {o.inputs["metadata"]["name"] for o in objects if o.type == "kubernetes:core/v1:Namespace"}
     assert release.inputs["namespace"] in namespaces  # the release's namespace carries the labels
+    for other in releases.values():  # the load balancer controller, in kube-system: its chart labels its objects
+        assert other.inputs["values"]["additionalLabels"]["data-residency"] == expected, other.urn

@@ -129,6 +129,8 @@ def test_the_controller_runs_with_its_documented_policy_through_pod_identity() -
     assert values["clusterName"] == run.outputs["clusterName"] and values["region"] == "eu-central-1"
     assert values["vpcId"] == vpc.id
     assert values["serviceAccount"] == {"create": True, "name": "aws-load-balancer-controller"}
+    assert values["additionalLabels"] == values["podLabels"]
+    assert values["additionalLabels"]["data-residency"] == "eu" and values["enableServiceMutatorWebhook"] is False
     association = named(run, "aws:eks/podIdentityAssociation:PodIdentityAssociation", "frankfurt-lbc-pod-identity")
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
         "kube-system",
