@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -267,3 +268,28 @@ def test_the_pack_schema_declares_the_address_plan_keys(pack: PolicyPackProcess)
     assert policy.config_schema is not None
     assert {"onpremCidrs", "awsCidrs"} <= set(policy.config_schema.properties)
     assert json.dumps(policy.config_schema.properties["awsCidrs"]["default"]) == "[]"
+
+
+def test_no_open_inference_ingress_sees_the_nlb_group_used_only_through_the_service(pack: PolicyPackProcess) -> None:
+    """The frontend group is used by nothing AWS knows of until the controller builds the NLB: the pack counts the
+    Service's controller annotation (and its dependency on the group) as the use; without both, it fails the group."""
+    pack.configure(policy_config(pack, stack_values("frankfurt")))
+    resources = analyzed_resources(shipped_runs()["frankfurt"])
+
+    def unused(diagnostics: list[Any]) -> list[str]:
+        return [d.message for d in diagnostics if d.policy_name == "no-open-inference-ingress"]
+
+    assert unused(pack.analyze_stack(resources)) == []
+    [group] = [r for r in resources if r.name == "frankfurt-model-endpoints-nlb-sg"]
+    planted = []
+    for resource in copy.deepcopy(resources):
+        if resource.name == "llama-3-1-8b-svc":
+            resource.properties["metadata"]["annotations"].pop(
+                "service.beta.kubernetes.io/aws-load-balancer-security-groups"
+            )
+            resource = dataclasses.replace(
+                resource, dependencies=tuple(d for d in resource.dependencies if d != group.urn)
+            )
+        planted.append(resource)
+    [message] = unused(pack.analyze_stack(planted))
+    assert "frankfurt-model-endpoints-nlb-sg: admits traffic to inference port(s) [8000]" in message
