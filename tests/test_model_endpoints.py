@@ -200,9 +200,9 @@ def test_private_zone_record_points_at_the_nlb_hostname_and_the_resolver_admits_
     assert (
         run.outputs["modelEndpoints"]["llama-3-1-8b"]["url"] == "http://llama-3-1-8b.frankfurt.models.internal:8000/v1"
     )
-    # No model address collides with the resolver's, and none is an address AWS keeps (first 4, last 1).
+    # The reserved block holds none of the addresses AWS keeps in a subnet (first 4, last 1).
     for cidr in FRANKFURT_PRIVATE:
-        subnet, block = ipaddress.ip_network(cidr), ipaddress.ip_network(reserved_block(cidr))
+        subnet, block = ipaddress.IPv4Network(cidr), ipaddress.IPv4Network(reserved_block(cidr))
         assert block.subnet_of(subnet) and subnet.broadcast_address not in block
         assert not any(subnet.network_address + i in block for i in range(4))
 
