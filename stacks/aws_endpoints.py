@@ -70,6 +70,10 @@ class RegionEndpoints:
                 # IP targets over TCP do not preserve the client address by default (ELB docs, "Client IP
                 # preservation"): on, the pods see the on-prem caller's address, which the NetworkPolicy admits.
                 f"{_LBC}target-group-attributes": "preserve_client_ip.enabled=true",
+                # vLLM's own health endpoint (a TCP check passes while the engine is still loading or wedged).
+                f"{_LBC}healthcheck-protocol": "http",
+                f"{_LBC}healthcheck-path": "/health",
+                f"{_LBC}healthcheck-port": "traffic-port",
             },
             caller_cidrs=[*onprem_cidrs, *(s.reserved_cidr for s in self.subnets)],
             external_traffic_policy=None,

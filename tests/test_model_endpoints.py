@@ -63,6 +63,7 @@ def test_exposed_model_gets_an_internal_nlb_service_with_ip_targets_and_the_fron
     assert annotations[f"{LBC}nlb-target-type"] == "ip"
     assert annotations[f"{LBC}manage-backend-security-group-rules"] == "true"
     assert annotations[f"{LBC}target-group-attributes"] == "preserve_client_ip.enabled=true"
+    assert (annotations[f"{LBC}healthcheck-protocol"], annotations[f"{LBC}healthcheck-path"]) == ("http", "/health")
     group = named(run, "aws:ec2/securityGroup:SecurityGroup", "frankfurt-model-endpoints-nlb-sg")
     assert annotations[f"{LBC}security-groups"] == group.id
     # One fixed address per private subnet, in the subnets' order, inside that subnet's explicit reservation.
