@@ -133,7 +133,7 @@ class BgpConfig(_Model):
         default=10,
         ge=1,
         le=100,
-        description="Per neighbor: more prefixes than this (filtered ones counted too) tears the session down.",
+        description="Per neighbor: more accepted prefixes than this tears the session down.",
     )
     maximum_prefix_restart_minutes: int = Field(
         default=1, ge=1, le=60, description="A session torn down by maximum-prefix comes back after this long."

@@ -96,7 +96,7 @@ NETNS_GROUP = "netns"
 # The gates every network-namespace test calls (they skip without root, and fail under CI=true). A module that
 # imports one runs in the netns group, on one worker, one lab at a time: the labs' timing bounds (DPD, failover)
 # hold on a quiet worker, and a lab's CPU is not doubled on a 2-core machine. A new lab's gate goes here.
-NETNS_GATES = {("tests.vpn_harness", "require_netns")}
+NETNS_GATES = {("tests.vpn_harness", "require_netns"), ("tests.bgp_lab", "require_bgp_lab")}
 
 
 def uses_netns(module: ModuleType) -> bool:

@@ -14,8 +14,10 @@ What the rendered configuration guarantees, per neighbor (one per tunnel, its AW
 * **in**: exactly that region's VPC CIDR (prefix-list ``FROM-<SITE>``, exact match); anything else, a default
   route included, is dropped. ``soft-reconfiguration inbound`` keeps what was refused visible
   (``show bgp neighbor X received-routes``).
-* ``maximum-prefix N restart M force``: more than N prefixes, filtered ones counted too (``force``), tears the
-  session down for M minutes: a peer flooding routes cannot exhaust the gateway.
+* ``maximum-prefix N restart M``: more than N accepted prefixes tears the session down for M minutes. Not
+  ``force`` (which would count refused prefixes too): with FRR 8.4 and ``soft-reconfiguration inbound`` it
+  counted the same refused prefixes again on every re-evaluation and tore down every session a few seconds
+  after start, seen in the BGP lab (``%MAXPFXEXCEED ... 12 exceed, limit 10`` from peers sending 2-5).
 * timers ``keepalive``/``hold`` per neighbor (AWS's customer gateway configurations use 10/30), and
   ``maximum-paths 1``: one active tunnel per region at a time (a virtual private gateway does not do ECMP).
 
@@ -221,7 +223,7 @@ def render_frr_conf(spec: FrrSpec) -> str:
             f"  neighbor {n.address} prefix-list ONPREM-OUT out",
             f"  neighbor {n.address} route-map TO-AWS out",
             f"  neighbor {n.address} maximum-prefix {spec.maximum_prefix} restart "
-            f"{spec.maximum_prefix_restart_minutes} force",
+            f"{spec.maximum_prefix_restart_minutes}",
         ]
     out += [" exit-address-family", "exit", "!"]
     return "\n".join(out) + "\n"
