@@ -12,6 +12,7 @@ import pytest
 from components.aws_vpn import AwsSiteToSiteVpn, AwsSiteToSiteVpnArgs, VpnTunnelOptions
 from infra.engine import redact, run_stack
 from infra.project import load_project
+from stackconfig import parse_stack_config
 from tests.conftest import MockStack
 from tests.stack_runs import ROOT, shipped_runs
 from tests.test_config import problems_of, stack_config, with_object
@@ -41,7 +42,8 @@ def test_component_configures_both_tunnels_explicitly(mock_stack: MockStack) -> 
     (conn,) = mock_stack.of_type(VPN)
     inputs = conn.inputs
     assert inputs["staticRoutesOnly"] is False and inputs["type"] == "ipsec.1"
-    assert (inputs["localIpv4NetworkCidr"], inputs["remoteIpv4NetworkCidr"]) == ("10.10.0.0/16", "10.20.0.0/16")
+    # Route-based: AWS negotiates 0.0.0.0/0 for a BGP connection; BGP decides what crosses.
+    assert (inputs["localIpv4NetworkCidr"], inputs["remoteIpv4NetworkCidr"]) == ("0.0.0.0/0", "0.0.0.0/0")
     for n, inside in ((1, "169.254.10.0/30"), (2, "169.254.10.4/30")):
         t = f"tunnel{n}"
         assert inputs[f"{t}IkeVersions"] == ["ikev2"]
@@ -208,3 +210,66 @@ def test_inside_cidrs_must_be_two_per_site() -> None:
         p.startswith("hybrid-llm-infra:addressPlan.awsSites.frankfurt.tunnelInsideCidrs: the VPN needs")
         for p in problems
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # An on-prem ASN equal to an Amazon-side ASN: eBGP between one AS is no eBGP.
+        (
+            lambda p: p["onprem"].update(bgpAsn=64513),
+            "hybrid-llm-infra:addressPlan.onprem.bgpAsn: 64513 equals "
+            "hybrid-llm-infra:addressPlan.awsSites.dubai.amazonSideAsn; the on-prem ASN must differ",
+        ),
+        # Public ASNs (someone else's), AWS's reserved 7224, and the gap between the two private ranges.
+        (
+            lambda p: p["onprem"].update(bgpAsn=7224),
+            "hybrid-llm-infra:addressPlan.onprem.bgpAsn: 7224 is not a private",
+        ),
+        (
+            lambda p: p["onprem"].update(bgpAsn=65535),
+            "hybrid-llm-infra:addressPlan.onprem.bgpAsn: 65535 is not a private ASN; allowed: 64512-65534 or "
+            "4200000000-4294967294",
+        ),
+        (
+            lambda p: p["awsSites"]["frankfurt"].update(amazonSideAsn=100000),
+            "hybrid-llm-infra:addressPlan.awsSites.frankfurt.amazonSideAsn: 100000 is not a private ASN; AWS allows",
+        ),
+        (
+            lambda p: p["awsSites"]["frankfurt"].update(amazonSideAsn=64000),
+            "hybrid-llm-infra:addressPlan.awsSites.frankfurt.amazonSideAsn: ",
+        ),
+    ],
+)
+def test_bad_asn_names_the_key(change: Any, expected: str) -> None:
+    for stack in ("frankfurt", "onprem"):  # the plan is shared: every stack refuses it
+        problems = problems_of(with_object(stack_config(stack), "hybrid-llm-infra:addressPlan", change))
+        assert any(p.startswith(expected) for p in problems), (stack, problems)
+
+
+def test_four_byte_private_asns_are_accepted() -> None:
+    def four_byte(value: Any) -> None:
+        value["onprem"]["bgpAsn"] = 4200000001
+        value["awsSites"]["frankfurt"]["amazonSideAsn"] = 4294967294
+
+    config = parse_stack_config(with_object(stack_config("frankfurt"), "hybrid-llm-infra:addressPlan", four_byte))
+    assert config.address_plan.onprem.bgp_asn == 4200000001
+
+
+def test_bad_asn_registers_nothing() -> None:
+    project = load_project(ROOT)
+    stack = project.stack("onprem")
+    plan = json.loads(stack.config["hybrid-llm-infra:addressPlan"])
+    plan["onprem"]["bgpAsn"] = 64512
+    config = {**stack.config, "hybrid-llm-infra:addressPlan": json.dumps(plan)}
+    run = run_stack(project, dataclasses.replace(stack, config=config))
+    assert run.crash is None, run.crash
+    assert any(p.startswith("hybrid-llm-infra:addressPlan.onprem.bgpAsn: 64512 equals") for p in run.problems)
+    assert run.resources == []
+
+
+def test_several_onprem_cidrs_are_fine_with_route_based_tunnels() -> None:
+    def two(value: Any) -> None:
+        value["onprem"]["cidrs"] = ["10.10.0.0/16", "10.11.0.0/16"]
+
+    parse_stack_config(with_object(stack_config("frankfurt"), "hybrid-llm-infra:addressPlan", two))

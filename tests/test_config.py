@@ -299,10 +299,11 @@ def test_without_the_waiver_the_shipped_onprem_stack_is_refused(monkeypatch: pyt
     from stackconfig import images
 
     monkeypatch.setattr(images, "UNPINNED_SHIPPED_DEFAULTS", frozenset())
-    waived = images.OnPremVpnGatewayConfig().image
+    gateway = images.OnPremVpnGatewayConfig()
     assert problems_of(stack_config("onprem")) == [
-        f"hybrid-llm-infra:vpnGateway.image: {waived} is not pinned by digest; deployment.environment is "
+        f"hybrid-llm-infra:vpnGateway.{key}: {waived} is not pinned by digest; deployment.environment is "
         "production: allowed: an image with a digest, e.g. repository:tag@sha256:<64 hex digits>"
+        for key, waived in (("image", gateway.image), ("frrImage", gateway.frr_image))
     ]
     parse_stack_config(stack_config("frankfurt"))  # the AWS stacks' images are all pinned
     parse_stack_config(stack_config("dubai"))
@@ -313,6 +314,6 @@ def test_a_waived_production_image_is_named_for_the_warning_every_run_prints() -
 
     onprem = parse_stack_config(stack_config("onprem"))
     waived = waived_images(onprem)
-    assert [path for path, _ in waived] == ["hybrid-llm-infra:vpnGateway.image"]
+    assert [path for path, _ in waived] == ["hybrid-llm-infra:vpnGateway.image", "hybrid-llm-infra:vpnGateway.frrImage"]
     assert {image for _, image in waived} <= UNPINNED_SHIPPED_DEFAULTS
     assert waived_images(parse_stack_config(stack_config("frankfurt"))) == []

@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import pulumi
 import pytest
 
 from components.onprem_vpn_gateway import (
@@ -14,13 +15,14 @@ from components.onprem_vpn_gateway import (
     OnPremVpnGateway,
     OnPremVpnGatewayArgs,
     VpnPeerArgs,
-    render_gateway_configs,
 )
+from components.vpn.gateway import GatewayBgp, PeerExport, render_gateway_configs
 from infra.engine import redact
 from stackconfig import OnPremStackConfig, parse_stack_config
 from tests.conftest import MockStack
 from tests.stack_runs import shipped_runs
 from tests.test_config import problems_of, stack_config
+from tests.test_vpn_end_to_end import rendered_gateway_files
 
 SECRET_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
@@ -39,11 +41,12 @@ def test_gateway_config_is_secret_in_the_secret_and_the_outputs() -> None:
     assert secret["metadata"]["namespace"] == "vpn-gateway"
     assert "vpnSwanctlConf" in run.secret_outputs
     assert "vpnTunnels" not in run.secret_outputs and "vpnStrongswanConf" not in run.secret_outputs
+    assert "vpnFrrConf" not in run.secret_outputs and "vpnXfrmInterfacesScript" not in run.secret_outputs
     keys = [k for stack in ("frankfurt", "dubai") for k in shipped_runs()[stack].outputs["vpnPresharedKeys"]]
     assert len(keys) == 4
     conf = run.outputs["vpnSwanctlConf"]
     printed = json.dumps([redact(r.inputs) for r in run.resources]) + json.dumps(run.outputs["vpnTunnels"])
-    printed += run.outputs["vpnStrongswanConf"]
+    printed += run.outputs["vpnStrongswanConf"] + run.outputs["vpnFrrConf"] + run.outputs["vpnXfrmInterfacesScript"]
     for key in keys:
         assert f"0x{key.encode().hex()}" in conf  # the rendered config carries every tunnel's key...
         assert key not in printed and key.encode().hex() not in printed  # ...and nothing else shows one
@@ -67,9 +70,10 @@ def test_one_connection_per_tunnel_from_the_peer_outputs() -> None:
 def test_a_hung_charon_is_restarted_by_the_liveness_probe() -> None:
     """The probe asks charon over vici and is bounded inside the container; whether it really fails on a hung
     charon is shown against a real one in test_vpn_end_to_end.py."""
-    (container,) = onprem("kubernetes:apps/v1:DaemonSet", "onprem-vpn-daemonset")["spec"]["template"]["spec"][
+    containers = onprem("kubernetes:apps/v1:DaemonSet", "onprem-vpn-daemonset")["spec"]["template"]["spec"][
         "containers"
     ]
+    (container,) = [c for c in containers if c["name"] == "charon"]
     command = ["timeout", "-s", "KILL", str(VICI_ANSWER_SECONDS), "swanctl", "--stats"]
     for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
         probe = container[kind]
@@ -88,9 +92,11 @@ def test_the_taint_comes_from_the_config(mock_stack: MockStack) -> None:
         "gw",
         OnPremVpnGatewayArgs(
             local_public_ip="198.51.100.10",
-            peers=[VpnPeerArgs("frankfurt", run.outputs["vpn"], run.outputs["vpnPresharedKeys"])],
+            peers=[VpnPeerArgs("frankfurt", run.outputs["vpn"], run.outputs["vpnPresharedKeys"], ["10.20.0.0/16"])],
             namespace="vpn-gateway",
             image="registry.example.com/strongswan:5.9.14",
+            frr_image="registry.example.com/frr:8.4.4",
+            bgp=GatewayBgp(local_asn=65010, advertise=["10.10.0.0/16"]),
             node_selector_label="edge",
             node_taint=NodeTaint(key="dedicated", value="vpn", effect="NoExecute"),
         ),
@@ -148,10 +154,13 @@ def test_gateway_config_does_not_depend_on_the_order_aws_reads_back() -> None:
             assert all(len(tunnel[key]) >= 1 for key in SET_OPTIONS)
             for key in SET_OPTIONS:
                 tunnel[key] = list(reversed(tunnel[key]))
-        peers.append((stack, vpn, outputs["vpnPresharedKeys"]))
-    assert [len(t["phase1DhGroupNumbers"]) for _, vpn, _ in peers for t in vpn["tunnels"]] == [3, 3, 3, 3]
-    swanctl, _ = render_gateway_configs("198.51.100.10", peers)
+        accept = [{"frankfurt": "10.20.0.0/16", "dubai": "10.30.0.0/16"}[stack]]
+        peers.append(PeerExport(stack, vpn, outputs["vpnPresharedKeys"], accept))
+    assert [len(t["phase1DhGroupNumbers"]) for p in peers if p.vpn for t in p.vpn["tunnels"]] == [3, 3, 3, 3]
+    files = render_gateway_configs("198.51.100.10", peers, GatewayBgp(local_asn=65010, advertise=["10.10.0.0/16"]))
+    swanctl = files.swanctl_conf
     assert swanctl == shipped
+    assert files.frr_conf == shipped_runs()["onprem"].outputs["vpnFrrConf"]
     assert "ecp521-ecp384-ecp256" in swanctl and "ecp256-ecp384" not in swanctl
 
 
@@ -166,11 +175,116 @@ def test_daemon_set_runs_on_labelled_nodes_with_only_net_admin() -> None:
         {"key": "node-role.hybrid-llm-infra/vpn-gateway", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
     ]
     assert pod["automountServiceAccountToken"] is False
-    (container,) = pod["containers"]
-    ctx = container["securityContext"]
-    assert ctx["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_BIND_SERVICE"]}
-    assert ctx["privileged"] is False and ctx["allowPrivilegeEscalation"] is False
-    assert ctx["readOnlyRootFilesystem"] is True
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert set(containers) == {"charon", "frr"}
+    caps = {
+        "charon": ["NET_ADMIN", "NET_BIND_SERVICE"],
+        # zebra's routes, BGP's port 179, FRR's raw sockets, and the switch to the frr user.
+        "frr": ["NET_ADMIN", "NET_BIND_SERVICE", "NET_RAW", "SETUID", "SETGID", "CHOWN"],
+    }
+    for name, container in containers.items():
+        ctx = container["securityContext"]
+        assert ctx["capabilities"] == {"drop": ["ALL"], "add": caps[name]}, name
+        assert ctx["privileged"] is False and ctx["allowPrivilegeEscalation"] is False
+        assert ctx["readOnlyRootFilesystem"] is True
     assert ds["spec"]["template"]["metadata"]["labels"]["data-residency"] == "eu"
     ns = onprem("kubernetes:core/v1:Namespace", "onprem-ns-vpn-gateway")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_the_gateway_runs_frr_with_the_rendered_config_from_the_secret() -> None:
+    ds = onprem("kubernetes:apps/v1:DaemonSet", "onprem-vpn-daemonset")
+    pod = ds["spec"]["template"]["spec"]
+    (frr,) = [c for c in pod["containers"] if c["name"] == "frr"]
+    assert frr["image"] == "quay.io/frrouting/frr:8.4.4"  # tag only: no verifiable digest (README)
+    script = frr["command"][-1]
+    assert "/usr/lib/frr/zebra" in script and "/usr/lib/frr/bgpd" in script
+    assert "/etc/hybrid-llm-infra/frr.conf" in script
+    assert {m["name"]: m["mountPath"] for m in frr["volumeMounts"]}["config"] == "/etc/hybrid-llm-infra"
+    (charon,) = [c for c in pod["containers"] if c["name"] == "charon"]
+    # The XFRM interfaces exist before charon installs SAs bound to them.
+    start = charon["command"][-1]
+    assert start.index("xfrm-interfaces.sh") < start.index('"$c" &')
+    files = rendered_gateway_files(shipped_runs()["onprem"])
+    assert set(files) == {"swanctl.conf", "strongswan.conf", "frr.conf", "xfrm-interfaces.sh"}
+    run = shipped_runs()["onprem"]
+    assert files["frr.conf"] == run.outputs["vpnFrrConf"]
+    assert "install_routes = no" in run.outputs["vpnStrongswanConf"]
+
+
+def test_route_based_tunnels_one_interface_each() -> None:
+    run = shipped_runs()["onprem"]
+    conf, script = run.outputs["vpnSwanctlConf"], run.outputs["vpnXfrmInterfacesScript"]
+    assert conf.count("local_ts = 0.0.0.0/0") == conf.count("remote_ts = 0.0.0.0/0") == 4
+    for tunnel in run.outputs["vpnTunnels"]:
+        if_id = tunnel["interface"].removeprefix("xfrm")
+        assert f'ip link add {tunnel["interface"]} type xfrm dev "$dev" if_id {if_id}' in script
+        assert f"ip addr add {tunnel['insideAddress']} dev {tunnel['interface']}" in script
+        block = conf.split(f"  {tunnel['name']} {{\n", 1)[1].split("\n  }\n", 1)[0]
+        assert f"if_id_in = {if_id}" in block and f"if_id_out = {if_id}" in block
+        assert f"neighbor {tunnel['bgpNeighbor']} remote-as" in run.outputs["vpnFrrConf"]
+    assert sorted(t["interface"] for t in run.outputs["vpnTunnels"]) == ["xfrm1", "xfrm2", "xfrm3", "xfrm4"]
+
+
+def test_appliance_sites_get_the_rendered_configs_without_a_gateway(mock_stack: MockStack) -> None:
+    """vpnGateway.deploy: false -> namespace None: the configs are rendered and exported, nothing is deployed."""
+    run = shipped_runs()["frankfurt"]
+    gateway = OnPremVpnGateway(
+        "gw",
+        OnPremVpnGatewayArgs(
+            local_public_ip="198.51.100.10",
+            peers=[VpnPeerArgs("frankfurt", run.outputs["vpn"], run.outputs["vpnPresharedKeys"], ["10.20.0.0/16"])],
+            namespace=None,
+            image="registry.example.com/strongswan:5.9.14",
+            frr_image="registry.example.com/frr:8.4.4",
+            bgp=GatewayBgp(local_asn=65010, advertise=["10.10.0.0/16"]),
+            node_selector_label="edge",
+            node_taint=NodeTaint(key="dedicated", value="vpn", effect="NoExecute"),
+        ),
+    )
+    assert gateway.secret is None and gateway.daemon_set is None
+    assert mock_stack.of_type("kubernetes:apps/v1:DaemonSet") == []
+    assert mock_stack.of_type("kubernetes:core/v1:Secret") == []
+    assert isinstance(gateway.frr_conf, pulumi.Output) and isinstance(gateway.swanctl_conf, pulumi.Output)
+
+
+@pytest.mark.parametrize(
+    ("gateway", "expected"),
+    [
+        (
+            {"bgp": {"advertisePrefixes": ["10.99.0.0/16"]}},
+            "hybrid-llm-infra:vpnGateway.bgp.advertisePrefixes[0]: 10.99.0.0/16 is not in the address plan's "
+            "on-prem CIDRs; allowed: prefixes inside 10.10.0.0/16",
+        ),
+        (
+            {"bgp": {"advertisePrefixes": ["10.10.0.0/16", "10.0.0.0/8"]}},
+            "hybrid-llm-infra:vpnGateway.bgp.advertisePrefixes[1]: 10.0.0.0/8 is not in the address plan's",
+        ),
+        ({"bgp": {"advertisePrefixes": []}}, "hybrid-llm-infra:vpnGateway.bgp.advertisePrefixes: must not be empty"),
+        (
+            {"bgp": {"keepaliveSeconds": 10, "holdTimeSeconds": 20}},
+            "hybrid-llm-infra:vpnGateway.bgp.keepaliveSeconds: 10 must be at most a third of holdTimeSeconds (20)",
+        ),
+        ({"bgp": {"holdTimeSeconds": 90}}, "hybrid-llm-infra:vpnGateway.bgp.holdTimeSeconds: "),
+        ({"bgp": {"bfd": True}}, "hybrid-llm-infra:vpnGateway.bgp.bfd: unknown key"),
+        ({"frrImage": "quay.io/frrouting/frr:latest"}, "hybrid-llm-infra:vpnGateway.frrImage: ':latest'"),
+    ],
+)
+def test_bad_bgp_config_names_the_key(gateway: dict[str, Any], expected: str) -> None:
+    problems = problems_of({**stack_config("onprem"), "hybrid-llm-infra:vpnGateway": json.dumps(gateway)})
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_a_sub_prefix_of_the_plan_may_be_advertised_alone() -> None:
+    raw = {
+        **stack_config("onprem"),
+        "hybrid-llm-infra:vpnGateway": json.dumps({"bgp": {"advertisePrefixes": ["10.10.8.0/21"]}}),
+    }
+    config = parse_stack_config(raw)
+    assert isinstance(config, OnPremStackConfig)
+    from stackconfig.vpn import advertised_prefixes
+
+    assert advertised_prefixes(config.vpn_gateway, config.address_plan) == ["10.10.8.0/21"]
+    assert advertised_prefixes(parse_stack_config(stack_config("onprem")).vpn_gateway, config.address_plan) == [
+        "10.10.0.0/16"
+    ]

@@ -382,3 +382,28 @@ def test_retransmission_turns_dpd_timeout_into_charon_settings() -> None:
     assert ike_retransmission_for([make_spec(), short]).total_seconds == pytest.approx(3.0)
     with pytest.raises(ValueError, match="tunnels"):
         ike_retransmission_for([])
+
+
+# --- route-based tunnels (XFRM interfaces) ------------------------------------------------------
+
+
+def test_route_based_tunnel_binds_its_sas_to_one_interface() -> None:
+    spec = make_spec(local_traffic_selectors=["0.0.0.0/0"], remote_traffic_selectors=["0.0.0.0/0"], if_id=3)
+    conn = parse_conf(render_swanctl_conf([spec]))["connections"]["tun1"]
+    assert (conn["if_id_in"], conn["if_id_out"]) == ("3", "3")
+    child = conn["children"]["tun1"]
+    assert (child["local_ts"], child["remote_ts"]) == ("0.0.0.0/0", "0.0.0.0/0")
+    # A policy-based tunnel carries no interface id at all.
+    assert "if_id_in" not in parse_conf(render_swanctl_conf([make_spec()]))["connections"]["tun1"]
+
+
+@pytest.mark.parametrize("if_id", [0, -1, 0xFFFFFFFF, True, "3"])
+def test_bad_interface_id_is_refused(if_id: Any) -> None:
+    with pytest.raises(ValueError, match="if_id: "):
+        make_spec(if_id=if_id)
+
+
+def test_mirrored_takes_the_peers_own_interface_id() -> None:
+    spec = make_spec(if_id=7)
+    assert spec.mirrored().if_id is None  # AWS's side has no interface of ours
+    assert spec.mirrored(if_id=9).if_id == 9
