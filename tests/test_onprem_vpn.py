@@ -285,6 +285,6 @@ def test_a_sub_prefix_of_the_plan_may_be_advertised_alone() -> None:
     from stackconfig.vpn import advertised_prefixes
 
     assert advertised_prefixes(config.vpn_gateway, config.address_plan) == ["10.10.8.0/21"]
-    assert advertised_prefixes(parse_stack_config(stack_config("onprem")).vpn_gateway, config.address_plan) == [
-        "10.10.0.0/16"
-    ]
+    shipped = parse_stack_config(stack_config("onprem"))
+    assert isinstance(shipped, OnPremStackConfig)
+    assert advertised_prefixes(shipped.vpn_gateway, shipped.address_plan) == ["10.10.0.0/16"]
