@@ -64,7 +64,13 @@ SPECIFIC: dict[str, dict[str, dict[str, Any]]] = {
         "allowedRegistries": {
             "type": "array",
             "items": {"type": "string"},
-            "default": ["docker.io/vllm/", "docker.io/strongx509/", "nvcr.io/nvidia/", "registry.k8s.io/"],
+            "default": [
+                "docker.io/vllm/",
+                "docker.io/strongx509/",
+                "quay.io/frrouting/",  # the FRR project's own registry (the VPN gateway's bgpd)
+                "nvcr.io/nvidia/",
+                "registry.k8s.io/",
+            ],
             "description": "Image reference prefixes (after normalising e.g. 'vllm/x' to 'docker.io/vllm/x').",
         },
     },
