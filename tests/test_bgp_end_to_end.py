@@ -387,3 +387,16 @@ def test_failover_to_tunnel_2_within_the_bound(lab: Lab) -> None:
     assert established(lab.gateway_frr)[lab.aws[before].aws_inside] != "Established"
     assert re.search(r"hold time|Hold Timer", lab.gateway_frr.log_tail(200), re.IGNORECASE)
     assert http_get(lab.onprem, url, source=ONPREM_HOST, timeout=3) == survivor
+
+
+def test_the_lab_fails_instead_of_skipping_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root or FRR the lab skips on a developer machine, but CI installs both on purpose: there it fails."""
+    from tests import bgp_lab
+
+    monkeypatch.setattr(bgp_lab, "bgp_lab_unavailable_reason", lambda: "needs root")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="BGP lab unavailable in CI: needs root"):
+        bgp_lab.require_bgp_lab()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="BGP lab unavailable: needs root"):
+        bgp_lab.require_bgp_lab()
