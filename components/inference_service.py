@@ -6,13 +6,22 @@ carries the residency labels it is given; the pods meet Pod Security Standard "r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import vllm_runtime
+from components.model_scaling import (
+    POD_MONITOR_API,
+    SCALED_OBJECT_API,
+    QueueScaling,
+    Scraper,
+    pod_monitor_spec,
+    scaled_object_spec,
+    scrape_network_policy_spec,
+)
 
 TYPE_TOKEN = "hybrid-llm-infra:inference:InferenceService"
 PORT = 8000
@@ -119,8 +128,18 @@ class InferenceServiceArgs:
     shm_size: str = "16Gi"
     min_replicas: int = 1
     max_replicas: int = 2
-    scale_metric: str = "vllm_num_requests_waiting"
-    scale_target_average_value: str = "5"
+    queue_threshold: float = 5
+    """Waiting requests per replica KEDA scales towards (``vllm:num_requests_waiting`` of this model)."""
+    fallback_replicas: int = 1
+    polling_interval_seconds: int = 15
+    cooldown_seconds: int | None = None
+    """Seconds without load before scaling down (None: ``startup_timeout_seconds``); never shorter than it."""
+    scraper: Scraper | None = None
+    """The cluster's Prometheus: a PodMonitor, the NetworkPolicy admitting it and a KEDA ScaledObject reading the
+    queue from it. None: neither, and the Deployment runs ``min_replicas`` (tests of the pods alone)."""
+    custom_resources_wait_for: Sequence[pulumi.Resource] = ()
+    """The releases that install the ScaledObject and PodMonitor CRDs (KEDA, kube-prometheus-stack)."""
+    scrape_interval: str = "15s"
     egress: Sequence[tuple[str, int]] = ()
     """(CIDR, TCP port) the pods may reach besides cluster DNS, e.g. the object store."""
     priority_class_name: str | None = None
@@ -144,17 +163,32 @@ class InferenceServiceArgs:
             raise ValueError("gpus must be >= 1")
         if not 1 <= self.min_replicas <= self.max_replicas:
             raise ValueError("need 1 <= min_replicas <= max_replicas")
+        if self.cooldown_seconds is not None and self.cooldown_seconds < self.startup_timeout_seconds:
+            raise ValueError("cooldown_seconds must be >= startup_timeout_seconds")
+
+    @property
+    def scaling(self) -> QueueScaling:
+        return QueueScaling(
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            threshold=self.queue_threshold,
+            fallback_replicas=self.fallback_replicas,
+            polling_interval_seconds=self.polling_interval_seconds,
+            cooldown_seconds=self.cooldown_seconds or self.startup_timeout_seconds,
+        )
         if not self.client_namespaces:
             raise ValueError("client_namespaces must name at least one namespace")
 
 
 class InferenceService(pulumi.ComponentResource):
-    """Deployment, Service, ServiceAccount, HPA, PDB and NetworkPolicy of one vLLM model server."""
+    """Deployment, Service, ServiceAccount, PDB and NetworkPolicy of one vLLM model server; with a scraper also its
+    PodMonitor, the NetworkPolicy admitting Prometheus and the KEDA ScaledObject on its queue."""
 
     deployment: k8s.apps.v1.Deployment
     service: k8s.core.v1.Service
     service_account: k8s.core.v1.ServiceAccount
-    autoscaler: k8s.autoscaling.v2.HorizontalPodAutoscaler
+    scaled_object: k8s.apiextensions.CustomResource | None
+    pod_monitor: k8s.apiextensions.CustomResource | None
     disruption_budget: k8s.policy.v1.PodDisruptionBudget
     network_policy: k8s.networking.v1.NetworkPolicy
     endpoint: pulumi.Output[str]
@@ -195,7 +229,8 @@ class InferenceService(pulumi.ComponentResource):
             name,
             metadata=meta(),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                # No replicas: the HPA owns the count (a fixed value would fight it on every update).
+                # No replicas with a scaler: KEDA's HPA owns the count (a fixed value would fight it on every update).
+                replicas=None if args.scraper else args.min_replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 # GPUs are scarce and quota-bound: replace pods one at a time instead of surging.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
@@ -221,36 +256,9 @@ class InferenceService(pulumi.ComponentResource):
             spec=service_spec(selector, exposure),
             opts=child,
         )
-        self.autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-hpa",
-            metadata=meta(),
-            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                    api_version="apps/v1", kind="Deployment", name=name
-                ),
-                min_replicas=args.min_replicas,
-                max_replicas=args.max_replicas,
-                metrics=[
-                    k8s.autoscaling.v2.MetricSpecArgs(
-                        type="Pods",
-                        pods=k8s.autoscaling.v2.PodsMetricSourceArgs(
-                            metric=k8s.autoscaling.v2.MetricIdentifierArgs(name=args.scale_metric),
-                            target=k8s.autoscaling.v2.MetricTargetArgs(
-                                type="AverageValue", average_value=args.scale_target_average_value
-                            ),
-                        ),
-                    )
-                ],
-                behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
-                    # Model loading takes minutes: scale down slowly so capacity is not thrown away.
-                    scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
-                        stabilization_window_seconds=600,
-                        policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=1, period_seconds=300)],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]),
-        )
+        self.scaled_object, self.pod_monitor = (None, None)
+        if args.scraper is not None:
+            self._scaling(name, args, args.scraper, selector, meta)
         self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
             metadata=meta(),
@@ -270,6 +278,39 @@ class InferenceService(pulumi.ComponentResource):
         self.endpoint = pulumi.Output.from_input(f"http://{name}.{args.namespace}.svc.cluster.local:{PORT}/v1")
         self.load_balancer_hostname = self.service.status.apply(_ingress_hostname)
         self.register_outputs({"endpoint": self.endpoint, "servedModelName": args.served_model_name})
+
+    def _scaling(
+        self,
+        name: str,
+        args: InferenceServiceArgs,
+        scraper: Scraper,
+        selector: Mapping[str, str],
+        meta: Callable[[str], k8s.meta.v1.ObjectMetaArgs],
+    ) -> None:
+        """PodMonitor, the scrape NetworkPolicy and the ScaledObject (custom resources after their CRDs' charts)."""
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[self.deployment, *args.custom_resources_wait_for])
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol-metrics",
+            metadata=meta("-metrics"),
+            spec=scrape_network_policy_spec(selector, PORT, scraper),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.pod_monitor = k8s.apiextensions.CustomResource(
+            f"{name}-podmonitor",
+            api_version=POD_MONITOR_API,
+            kind="PodMonitor",
+            metadata=meta(""),
+            spec=pod_monitor_spec(selector, args.scrape_interval),
+            opts=after_crds,
+        )
+        self.scaled_object = k8s.apiextensions.CustomResource(
+            f"{name}-scaledobject",
+            api_version=SCALED_OBJECT_API,
+            kind="ScaledObject",
+            metadata=meta(""),
+            spec=scaled_object_spec(name, args.served_model_name, args.scaling, scraper),
+            opts=after_crds,
+        )
 
 
 def service_spec(selector: Mapping[str, str], exposure: ServiceExposure | None) -> k8s.core.v1.ServiceSpecArgs:

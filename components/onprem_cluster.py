@@ -21,12 +21,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster_metrics import admit_scraper
 from components.helm_chart import chart_source
 from components.inference_service import InferenceService, InferenceServiceArgs, dns_egress_rule
+from components.model_scaling import Scraper
 
 PSS_RESTRICTED = "restricted"
 PSS_PRIVILEGED = "privileged"
 GPU_RESOURCE_QUOTA_KEY = "requests.nvidia.com/gpu"
+DCGM_EXPORTER = ({"app": "nvidia-dcgm-exporter"}, 9400)
+"""The GPU Operator's DCGM exporter pods and metrics port (gpu-operator assets/state-dcgm-exporter)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,10 @@ class OnPremInferenceClusterArgs:
     priority_classes: Sequence[PriorityClassArgs] = DEFAULT_PRIORITY_CLASSES
     services: Mapping[str, InferenceServiceArgs] = field(default_factory=dict)
     """InferenceServices by name; each in one of ``namespaces``."""
+    scraper: Scraper | None = None
+    """The cluster's Prometheus: admitted to the GPU Operator's DCGM exporter."""
+    gpu_operator_depends_on: Sequence[pulumi.Resource] = ()
+    """E.g. kube-prometheus-stack, whose CRDs the operator needs to create the exporter's ServiceMonitor."""
 
     def __post_init__(self) -> None:
         for name, service in self.services.items():
@@ -140,7 +148,7 @@ class OnPremInferenceCluster(pulumi.ComponentResource):
 
         self.gpu_operator = None
         if args.gpu_operator is not None:
-            self.gpu_operator = self._gpu_operator(args.gpu_operator)
+            self.gpu_operator = self._gpu_operator(args.gpu_operator, args)
         if args.vpn_gateway_namespace:
             ns = self._namespace(args.vpn_gateway_namespace, PSS_PRIVILEGED)
             self.namespaces[args.vpn_gateway_namespace] = ns
@@ -256,10 +264,15 @@ class OnPremInferenceCluster(pulumi.ComponentResource):
             opts=self._in(ns),
         )
 
-    def _gpu_operator(self, operator: GpuOperatorArgs) -> k8s.helm.v3.Release:
+    def _gpu_operator(self, operator: GpuOperatorArgs, args: OnPremInferenceClusterArgs) -> k8s.helm.v3.Release:
         ns = self._namespace(operator.namespace, PSS_PRIVILEGED)
         self.namespaces[operator.namespace] = ns
         self._default_deny_ingress(operator.namespace, ns)
+        if args.scraper is not None:
+            pods, port = DCGM_EXPORTER
+            admit_scraper(
+                f"{self._name}-dcgm-exporter", operator.namespace, pods, port, args.scraper, self._labels, self._in(ns)
+            )
         chart, repository_opts = chart_source(operator.repository, operator.chart)
         return k8s.helm.v3.Release(
             f"{self._name}-gpu-operator",
@@ -274,5 +287,5 @@ class OnPremInferenceCluster(pulumi.ComponentResource):
             cleanup_on_fail=True,
             timeout=900,
             max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.gpu_operator_depends_on]),
         )

@@ -162,21 +162,55 @@ class Resources(_Model):
 
 
 class Autoscaling(_Model):
-    """HorizontalPodAutoscaler on vLLM's queue length (a Pods metric served by a custom-metrics adapter)."""
+    """A KEDA ScaledObject on the model's queue: ``sum(vllm:num_requests_waiting{model_name="<servedModelName>"})``
+    read from the cluster's Prometheus; KEDA aims at ``queueThreshold`` waiting requests per replica."""
 
-    min_replicas: int = Field(default=1, ge=1, le=100, description="Fewest replicas.")
+    min_replicas: int = Field(default=1, ge=0, le=100, description="Fewest replicas (0 is refused: see below).")
     max_replicas: int = Field(default=2, ge=1, le=100, description="Most replicas; GPU quota must cover max x gpus.")
-    metric: str = Field(
-        default="vllm_num_requests_waiting",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-        description="Pods metric to scale on.",
+    queue_threshold: float = Field(
+        default=5, description="Waiting requests per replica KEDA scales towards (> 0; the trigger's threshold)."
     )
-    target_average_value: Quantity = Field(default="5", description="Target average of the metric per pod.")
+    fallback_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Replicas KEDA holds while the queue cannot be read (Prometheus down, query failing).",
+    )
+    polling_interval_seconds: int = Field(default=15, ge=5, le=300, description="How often KEDA reads the queue.")
+    cooldown_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=7200,
+        description="Seconds without load before scaling down; at least startupTimeoutSeconds (default: it).",
+    )
+
+    @field_validator("min_replicas")
+    @classmethod
+    def _no_scale_to_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError(
+                "0 (scale to zero) needs an activation signal that exists while no vLLM pod runs: vLLM's own "
+                "metrics (vllm:num_requests_waiting) disappear with its pods, and the platform has no gateway "
+                "request metric yet; allowed: 1..maxReplicas"
+            )
+        return value
+
+    @field_validator("queue_threshold")
+    @classmethod
+    def _positive_threshold(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError(f"must be > 0 (waiting requests per replica); got {value}")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"minReplicas ({self.min_replicas}) must be <= maxReplicas ({self.max_replicas})")
+        if not self.min_replicas <= self.fallback_replicas <= self.max_replicas:
+            raise ValueError(
+                f"fallbackReplicas ({self.fallback_replicas}) must lie in minReplicas..maxReplicas "
+                f"({self.min_replicas}..{self.max_replicas})"
+            )
         return self
 
 
@@ -229,6 +263,22 @@ class InferenceServiceConfig(_Model):
     api_key_secret: DnsSubdomain | None = Field(
         default=None, description="Secret whose key 'api-key' vLLM requires as bearer token (VLLM_API_KEY)."
     )
+
+    @model_validator(mode="after")
+    def _cooldown_covers_startup(self) -> InferenceServiceConfig:
+        cooldown = self.autoscaling.cooldown_seconds
+        if cooldown is not None and cooldown < self.startup_timeout_seconds:
+            raise ValueError(
+                f"autoscaling.cooldownSeconds ({cooldown}) is shorter than startupTimeoutSeconds "
+                f"({self.startup_timeout_seconds}): a replica would be dropped before a new one could load; "
+                f"allowed: >= {self.startup_timeout_seconds}"
+            )
+        return self
+
+    @property
+    def cooldown_seconds(self) -> int:
+        """Seconds without load before KEDA scales down: configured, or the model's start-up time."""
+        return self.autoscaling.cooldown_seconds or self.startup_timeout_seconds
 
 
 def classification_of(model: InferenceServiceConfig, stack_classification: str) -> str:

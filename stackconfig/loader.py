@@ -19,6 +19,7 @@ from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.images import production_image_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
+from stackconfig.observability import metrics_problems
 from stackconfig.onprem_cluster import cluster_problems, exposure_problems
 from stackconfig.types import PROJECT
 from stackconfig.vpn import gateway_problems, vpn_problems
@@ -72,6 +73,9 @@ def _decode(value: str) -> Any:
 
 def _semantic_problems(config: StackConfig) -> list[Problem]:
     problems: list[Problem] = production_image_problems(config)
+    problems += metrics_problems(
+        f"{PROJECT}:metrics", config.metrics, config.deployment.jurisdiction, config.deployment.kind
+    )
     if isinstance(config, OnPremStackConfig):
         problems += _onprem_cluster_problems(config)
         problems += gateway_problems(config.vpn_gateway, config.address_plan)

@@ -25,6 +25,7 @@ from stackconfig.aws_cluster import (
     default_gpu_node_groups,
 )
 from stackconfig.deploy import AwsDeployRunnerConfig, DeployRunnerConfig
+from stackconfig.observability import KedaConfig, MetricsConfig
 from stackconfig.onprem_cluster import (
     ContainerDefaults,
     GpuOperatorConfig,
@@ -177,6 +178,10 @@ class KubernetesConfig(_Model):
 class _StackBase(_Model):
     address_plan: AddressPlan
     deployment: Deployment
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="The cluster's Prometheus stack (kube-prometheus-stack)."
+    )
+    keda: KedaConfig = Field(default_factory=KedaConfig, description="KEDA, which scales the models on their queue.")
 
 
 class AwsStackConfig(_StackBase):

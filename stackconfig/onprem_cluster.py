@@ -28,7 +28,8 @@ def default_gpu_operator_values() -> dict[str, Any]:
         "driver": {"enabled": True},
         "toolkit": {"enabled": True},
         "devicePlugin": {"enabled": True},
-        "dcgmExporter": {"enabled": True},
+        # GPU telemetry; the operator creates the exporter's ServiceMonitor when the Prometheus Operator CRDs exist.
+        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": True}},
         "nfd": {"enabled": True},
         "migManager": {"enabled": False},
         # GPU nodes carry nvidia.com/gpu=true:NoSchedule; the operator's daemonsets must run there.

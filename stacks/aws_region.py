@@ -25,6 +25,7 @@ from residency import residency_labels
 from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
 from stackconfig.aws_cluster import EKS_ADDONS, AwsInferenceServiceConfig
 from stacks.aws_endpoints import RegionEndpoints, build_private_dns, build_region_endpoints
+from stacks.aws_metrics import ClusterScaling, build_aws_metrics
 from stacks.aws_vpn import build_aws_vpn
 from stacks.gpu_placement import place_gpu_node_groups, region_zones
 from stacks.tags import stack_tags
@@ -193,8 +194,10 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
     endpoints = build_region_endpoints(
         config, network, [z.name for z in network_zones], cluster, account, tags, with_provider
     )
+    scaling = build_aws_metrics(config, cluster, key.arn, account, partition, tags, labels, with_provider)
     services = {
-        model.name: _inference_service(model, config, bucket_name, cluster, endpoints) for model in config.inference
+        model.name: _inference_service(model, config, bucket_name, cluster, endpoints, scaling)
+        for model in config.inference
     }
     endpoint_outputs = build_private_dns(config, endpoints, network, services, tags, with_provider) if endpoints else {}
     vpn_outputs = build_aws_vpn(config, network, key.arn, with_provider)
@@ -252,11 +255,12 @@ def _inference_service(
     bucket_name: str,
     cluster: AwsGpuInferenceCluster,
     endpoints: RegionEndpoints | None,
+    scaling: ClusterScaling,
 ) -> InferenceService:
     labels = residency_labels(
         {**stack_tags(config), "data-classification": model.data_classification or config.classification}
     )
-    resources, scaling = model.resources, model.autoscaling
+    resources, autoscaling = model.resources, model.autoscaling
     return InferenceService(
         model.name,
         InferenceServiceArgs(
@@ -281,10 +285,15 @@ def _inference_service(
             memory_request=resources.memory_request,
             memory_limit=resources.memory_limit,
             shm_size=model.shm_size,
-            min_replicas=scaling.min_replicas,
-            max_replicas=scaling.max_replicas,
-            scale_metric=scaling.metric,
-            scale_target_average_value=scaling.target_average_value,
+            min_replicas=autoscaling.min_replicas,
+            max_replicas=autoscaling.max_replicas,
+            queue_threshold=autoscaling.queue_threshold,
+            fallback_replicas=autoscaling.fallback_replicas,
+            polling_interval_seconds=autoscaling.polling_interval_seconds,
+            cooldown_seconds=model.cooldown_seconds,
+            scraper=scaling.scraper,
+            custom_resources_wait_for=scaling.crd_releases,
+            scrape_interval=config.metrics.scrape_interval,
             egress=[POD_IDENTITY_AGENT, *((rule.cidr, rule.port) for rule in model.egress)],
             priority_class_name=model.priority_class_name,
             startup_timeout_seconds=model.startup_timeout_seconds,

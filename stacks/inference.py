@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import pulumi
 
 from components.inference_service import (
     InferenceServiceArgs,
@@ -12,6 +14,7 @@ from components.inference_service import (
     RegistryModel,
     ServiceExposure,
 )
+from components.model_scaling import Scraper
 from residency import TAG_DATA_CLASSIFICATION
 from stackconfig.inference import InferenceServiceConfig, ObjectStoreSource, PvcSource
 
@@ -35,6 +38,9 @@ def inference_service_args(
     service_account_annotations: Mapping[str, str] | None = None,
     gpu_node_labels: Mapping[str, str] | None = None,
     exposure: ServiceExposure | None = None,
+    scraper: Scraper | None = None,
+    custom_resources_wait_for: Sequence[pulumi.Resource] = (),
+    scrape_interval: str = "15s",
 ) -> InferenceServiceArgs:
     """``labels`` are the stack's residency labels; the model's own classification (if set) overrides theirs."""
     model_labels = dict(labels)
@@ -63,8 +69,13 @@ def inference_service_args(
         shm_size=model.shm_size,
         min_replicas=scaling.min_replicas,
         max_replicas=scaling.max_replicas,
-        scale_metric=scaling.metric,
-        scale_target_average_value=scaling.target_average_value,
+        queue_threshold=scaling.queue_threshold,
+        fallback_replicas=scaling.fallback_replicas,
+        polling_interval_seconds=scaling.polling_interval_seconds,
+        cooldown_seconds=model.cooldown_seconds,
+        scraper=scraper,
+        custom_resources_wait_for=list(custom_resources_wait_for),
+        scrape_interval=scrape_interval,
         egress=[(rule.cidr, rule.port) for rule in model.egress],
         priority_class_name=model.priority_class_name or default_priority_class,
         startup_timeout_seconds=model.startup_timeout_seconds,

@@ -7,7 +7,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster_metrics import ClusterMetrics, ClusterMetricsArgs
 from components.inference_service import ServiceExposure
+from components.keda import Keda, KedaArgs
 from components.onprem_cluster import (
     ContainerDefaultsArgs,
     GpuOperatorArgs,
@@ -19,6 +21,7 @@ from components.onprem_cluster import (
 from residency import residency_labels
 from stackconfig import OnPremStackConfig
 from stackconfig.onprem_cluster import OnPremInferenceServiceConfig
+from stacks.aws_metrics import helm_chart
 from stacks.inference import inference_service_args
 from stacks.onprem_vpn import build_onprem_vpn
 from stacks.tags import stack_tags
@@ -31,6 +34,38 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
     operator = kube.gpu_operator
     classes = kube.priority_classes
     defaults = kube.container_defaults
+    on_cluster = pulumi.ResourceOptions(provider=provider)
+    metrics = config.metrics
+    keda = Keda(
+        "onprem-keda",
+        KedaArgs(
+            chart=helm_chart(config.keda.chart),
+            namespace=config.keda.namespace,
+            api_server_cidrs=config.address_plan.onprem.cidrs,
+            node_selector=metrics.node_selector,
+            labels=labels,
+        ),
+        opts=on_cluster,
+    )
+    assert metrics.storage_class is not None  # required on-prem (stackconfig.observability.metrics_problems)
+    prometheus = ClusterMetrics(
+        "onprem-metrics",
+        ClusterMetricsArgs(
+            chart=helm_chart(metrics.chart),
+            namespace=metrics.namespace,
+            storage_class=metrics.storage_class,
+            storage_size=metrics.storage_size,
+            retention_time=metrics.retention_time,
+            retention_size=metrics.retention_size,
+            keda_namespace=config.keda.namespace,
+            scrape_interval=metrics.scrape_interval,
+            remote_write_urls=[endpoint.url for endpoint in metrics.remote_write],
+            node_selector=metrics.node_selector,
+            labels=labels,
+        ),
+        opts=on_cluster,
+    )
+    crd_releases = [prometheus.release, keda.release]
     cluster = OnPremInferenceCluster(
         "onprem",
         OnPremInferenceClusterArgs(
@@ -67,10 +102,18 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
             ),
             services={
                 model.name: inference_service_args(
-                    model, labels, default_priority_class=classes.inference, exposure=model_exposure(model, config)
+                    model,
+                    labels,
+                    default_priority_class=classes.inference,
+                    exposure=model_exposure(model, config),
+                    scraper=prometheus.scraper,
+                    custom_resources_wait_for=crd_releases,
+                    scrape_interval=metrics.scrape_interval,
                 )
                 for model in kube.models
             },
+            scraper=prometheus.scraper,
+            gpu_operator_depends_on=[prometheus.release],
         ),
         opts=pulumi.ResourceOptions(provider=provider),
     )
