@@ -1,11 +1,12 @@
-"""An EKS cluster for GPU inference: private control plane, encrypted secrets and logs, GPU node groups.
+"""An EKS cluster for GPU inference: private control plane, encrypted secrets and logs, a system node group.
 
 Children: IAM roles (cluster, nodes, and a pod role that may only read the model bucket), the control-plane
 log group (created before the cluster so EKS never creates an unencrypted one), the cluster with access
 entries (the only admins: no implicit creator access), the EKS-managed add-ons (VPC CNI with network policy,
-kube-proxy, CoreDNS, Pod Identity agent; pinned), a system CPU node group, GPU managed node groups on
-``AL2023_x86_64_NVIDIA`` with a hardened launch template, and — through a Kubernetes provider built from the cluster's outputs —
-residency-labelled namespaces and the NVIDIA device plugin.
+kube-proxy, CoreDNS, Pod Identity agent; pinned), a system CPU node group with a hardened launch template, the
+``karpenter.sh/discovery`` tag on the cluster security group (the group EKS attaches to nodes; Karpenter's nodes
+find it by that tag), and — through a Kubernetes provider built from the cluster's outputs — residency-labelled
+namespaces and the NVIDIA device plugin. GPU nodes come from Karpenter (components/karpenter*.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ _SDK = (
     aws.get_caller_identity,
     cloudwatch.LogGroup,
     ec2.LaunchTemplate,
+    ec2.Tag,
     eks.Cluster,
     eks.NodeGroup,
     eks.Addon,
@@ -51,12 +53,14 @@ _SDK = (
     helm_v3.Release,
 )
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator")
-GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 GPU_TAINT = ("nvidia.com/gpu", "true", "NO_SCHEDULE")
-"""(key, value, effect) as the EKS API spells it; Kubernetes sees ``nvidia.com/gpu=true:NoSchedule``."""
+"""(key, value, effect) as the EKS API spells it; Kubernetes sees ``nvidia.com/gpu=true:NoSchedule`` (the GPU
+NodePools set it)."""
 GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
 """What the device plugin's and the inference pods' node affinity select on."""
+DISCOVERY_TAG = "karpenter.sh/discovery"
+"""Karpenter's convention (getting-started guide): subnets and security groups tagged with the cluster name."""
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy")
 
@@ -70,23 +74,6 @@ class SystemNodeGroupArgs:
     desired_size: int = 2
     max_size: int = 4
     disk_size_gib: int = 50
-
-
-@dataclass(frozen=True)
-class GpuNodeGroupArgs:
-    """One GPU managed node group, already placed: ``subnet_ids`` are only subnets whose AZ offers the type."""
-
-    name: str
-    instance_type: str
-    gpus_per_node: int
-    subnet_ids: Sequence[pulumi.Input[str]]
-    zones: Sequence[str]
-    """The AZ names of ``subnet_ids`` (for labels and reports)."""
-    min_size: int = 0
-    desired_size: int = 1
-    max_size: int = 2
-    disk_size_gib: int = 200
-    capacity_type: str = "ON_DEMAND"
 
 
 @dataclass(frozen=True)
@@ -108,7 +95,6 @@ class AwsGpuInferenceClusterArgs:
     kms_key_arn: pulumi.Input[str]
     """The stack's key: secrets envelope encryption, control-plane logs, node root volumes."""
     kubernetes_version: str
-    gpu_node_groups: Sequence[GpuNodeGroupArgs]
     model_bucket_arn: pulumi.Input[str]
     addon_versions: Mapping[str, str]
     """Pinned version of each managed add-on (vpc-cni, kube-proxy, coredns, eks-pod-identity-agent)."""
@@ -139,17 +125,10 @@ class AwsGpuInferenceClusterArgs:
             raise ValueError("a public endpoint needs an explicit public_access_cidrs allowlist")
         if any(cidr.endswith("/0") for cidr in self.public_access_cidrs):
             raise ValueError("public_access_cidrs must not contain a /0")
-        if not self.gpu_node_groups:
-            raise ValueError("at least one GPU node group")
-        for group in self.gpu_node_groups:
-            if not group.subnet_ids:
-                raise ValueError(f"GPU node group {group.name!r} has no subnet")
-            if not group.min_size <= group.desired_size <= group.max_size:
-                raise ValueError(f"GPU node group {group.name!r}: need min <= desired <= max")
 
 
 class AwsGpuInferenceCluster(pulumi.ComponentResource):
-    """EKS with private endpoint, KMS-encrypted secrets and logs, access entries, system and GPU node groups."""
+    """EKS with private endpoint, KMS-encrypted secrets and logs, access entries, the system node group."""
 
     cluster: eks.Cluster
     cluster_name: pulumi.Output[str]
@@ -162,8 +141,12 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
     node_role: iam.Role
     model_reader_role: iam.Role
     system_node_group: eks.NodeGroup
-    gpu_node_groups: dict[str, eks.NodeGroup]
-    launch_templates: dict[str, ec2.LaunchTemplate]
+    node_security_group_tag: ec2.Tag
+    """``karpenter.sh/discovery=<cluster>`` on the cluster security group EKS creates and attaches to nodes."""
+    partition: str
+    account_id: str
+    gpu_capacity: list[pulumi.Resource]
+    """What provides GPU nodes (the stack adds Karpenter's NodePools): workloads on GPU nodes depend on it."""
     namespaces: dict[str, core_v1.Namespace]
     device_plugin: helm_v3.Release
     addons: dict[str, eks.Addon]
@@ -175,9 +158,10 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self._args = args
+        self.gpu_capacity = []
         invoke = pulumi.InvokeOptions(parent=self)
-        self._partition = aws.get_partition(opts=invoke).partition
-        self._account = aws.get_caller_identity(opts=invoke).account_id
+        self.partition = self._partition = aws.get_partition(opts=invoke).partition
+        self.account_id = self._account = aws.get_caller_identity(opts=invoke).account_id
         cluster_name = name
 
         # Created first, under the name EKS writes to, so EKS never makes its own unencrypted, unbounded group.
@@ -238,11 +222,15 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         self.model_reader_role, self.pod_identity_associations = self._model_reader(
             self.addons["eks-pod-identity-agent"]
         )
-        self.launch_templates, self.gpu_node_groups = {}, {}
-        for group in args.gpu_node_groups:
-            self.launch_templates[group.name], self.gpu_node_groups[group.name] = self._gpu_node_group(
-                group, node_prerequisites
-            )
+        # The group EKS made is not a resource of this program: a separate tag resource is how to tag it
+        # (pulumi-aws ec2.Tag; terraform-aws-eks tags it the same way for Karpenter).
+        self.node_security_group_tag = ec2.Tag(
+            f"{name}-node-sg-discovery",
+            resource_id=self.cluster.vpc_config.cluster_security_group_id,
+            key=DISCOVERY_TAG,
+            value=cluster_name,
+            opts=self._child(),
+        )
 
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
@@ -263,7 +251,6 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
                 "clusterName": self.cluster_name,
                 "endpoint": self.endpoint,
                 "kubeconfig": self.kubeconfig,
-                "gpuNodeGroups": {g: ng.node_group_name for g, ng in self.gpu_node_groups.items()},
                 "modelReaderRoleArn": self.model_reader_role.arn,
             }
         )
@@ -379,36 +366,6 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             tags=self._tags("system"),
             opts=self._child(depends_on=node_attachments),
         )
-
-    def _gpu_node_group(
-        self, group: GpuNodeGroupArgs, node_attachments: list[pulumi.Resource]
-    ) -> tuple[ec2.LaunchTemplate, eks.NodeGroup]:
-        template = self._launch_template(f"gpu-{group.name}", group.disk_size_gib)
-        key, value, effect = GPU_TAINT
-        node_group = eks.NodeGroup(
-            f"{self._name}-gpu-{group.name}",
-            cluster_name=self.cluster.name,
-            node_role_arn=self.node_role.arn,
-            subnet_ids=list(group.subnet_ids),
-            ami_type=GPU_AMI_TYPE,
-            instance_types=[group.instance_type],
-            capacity_type=group.capacity_type,
-            scaling_config=eks.NodeGroupScalingConfigArgs(
-                min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size
-            ),
-            launch_template=eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
-            update_config=eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            taints=[eks.NodeGroupTaintArgs(key=key, value=value, effect=effect)],
-            labels={
-                GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1],
-                "hybrid-llm-infra/node-pool": f"gpu-{group.name}",
-                "hybrid-llm-infra/accelerator": "nvidia",
-                "hybrid-llm-infra/gpu-count": str(group.gpus_per_node),
-            },
-            tags=self._tags(f"gpu-{group.name}"),
-            opts=self._child(depends_on=node_attachments),
-        )
-        return template, node_group
 
     def _launch_template(self, suffix: str, disk_size_gib: int) -> ec2.LaunchTemplate:
         """IMDSv2 only with hop limit 1 (pods cannot reach node credentials), encrypted gp3 root volume."""
@@ -526,6 +483,7 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=self.kubernetes_provider,
-                depends_on=[*self.gpu_node_groups.values(), self.system_node_group],
+                # A DaemonSet for GPU nodes only: ready at zero pods until Karpenter launches the first GPU node.
+                depends_on=[self.system_node_group],
             ),
         )

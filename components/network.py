@@ -34,6 +34,9 @@ class RegionalNetworkArgs:
     """Zone names to use; by default the region's available zones, asked of AWS."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every resource, on top of the provider's default tags."""
+    private_subnet_tags: Mapping[str, str] = field(default_factory=dict)
+    """More tags on the private subnets only (e.g. ``karpenter.sh/discovery``). On the subnet resource itself: a
+    separate ec2.Tag on a subnet this program also tags would be removed again by the subnet's own tags."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class RegionalNetwork(pulumi.ComponentResource):
                 cidr_block=sub.private_cidr,
                 availability_zone=sub.zone,
                 map_public_ip_on_launch=False,
-                tags=tags(f"private-{suffix}", **{"kubernetes.io/role/internal-elb": "1"}),
+                tags=tags(f"private-{suffix}", **{"kubernetes.io/role/internal-elb": "1", **args.private_subnet_tags}),
                 opts=child,
             )
             if args.nat_gateway_per_az or index == 0:

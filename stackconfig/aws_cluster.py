@@ -1,9 +1,9 @@
-"""Config of an AWS stack's GPU inference cluster: EKS, node groups, GPU placement, model bucket.
+"""Config of an AWS stack's GPU inference cluster: EKS, system node group, GPU node pools, placement, model bucket.
 
 Instance types are checked against a table kept here (NVIDIA GPU instance types the
 ``AL2023_x86_64_NVIDIA`` AMI runs on, with their GPU count), not against the tool's moto
 data: config is imported by the real program under the Pulumi CLI, so it stays pydantic +
-stdlib, and "is an x86 NVIDIA GPU type with N GPUs" is what the node group needs to know —
+stdlib, and "is an x86 NVIDIA GPU type with N GPUs" is what a GPU node pool needs to know —
 a bare list of every instance type would accept ``m5.large``. A test keeps the table honest
 against moto's recorded DescribeInstanceTypes data (manufacturer, architecture, GPU count).
 Defaults live here and nowhere else.
@@ -86,6 +86,17 @@ NVIDIA_GPU_INSTANCE_TYPES: dict[str, int] = {
     "p5e.48xlarge": 8,
     "p5en.48xlarge": 8,
 }
+NVIDIA_GPU_FAMILIES = tuple(sorted({t.split(".")[0] for t in NVIDIA_GPU_INSTANCE_TYPES}))
+
+# Karpenter (aws/karpenter-provider-aws): chart 1.14.1 from the OCI registry of its getting-started guide (v1.14
+# docs: `helm upgrade karpenter oci://public.ecr.aws/karpenter/karpenter --version 1.14.1`); its crds/ holds the
+# karpenter.sh/v1 NodePool and karpenter.k8s.aws/v1 EC2NodeClass CRDs vendored in schemas/crds/.
+KARPENTER_REPOSITORY = "oci://public.ecr.aws/karpenter"
+KARPENTER_CHART = "karpenter"
+KARPENTER_VERSION = "1.14.1"
+# An EKS AMI release (awslabs/amazon-eks-ami v20260520): Karpenter's own e2e AMI suite launches
+# amazon-eks-node-al2023-x86_64-standard-<k8s>-v20260520 for every Kubernetes version of its matrix (1.30-1.36).
+KARPENTER_AMI_ALIAS = "al2023@v20260520"
 
 
 def _k8s_version(value: str) -> str:
@@ -188,40 +199,126 @@ class SystemNodeGroupConfig(_Scaling):
     disk_size_gib: int = Field(default=50, ge=20, le=1024)
 
 
-class GpuNodeGroupConfig(_Scaling):
-    """One GPU managed node group; it spans every private subnet whose AZ offers its instance type."""
+CapacityType = Literal["on-demand", "spot"]
 
-    name: GroupName = Field(description="Short name of the group (part of resource names).")
-    instance_type: GpuInstanceType = Field(description="NVIDIA GPU instance type, e.g. g6e.2xlarge.")
-    gpu_count: int | None = Field(
-        default=None, ge=0, le=8, description="GPUs per node (default: all the instance type has)."
+
+def _gpu_family(value: str) -> str:
+    if value not in NVIDIA_GPU_FAMILIES:
+        raise ValueError(
+            f"{value!r} is not an instance family with NVIDIA GPUs (x86_64); allowed: {', '.join(NVIDIA_GPU_FAMILIES)}"
+        )
+    return value
+
+
+GpuFamily = Annotated[str, AfterValidator(_gpu_family)]
+
+
+class GpuNodePoolConfig(_Model):
+    """One Karpenter NodePool of GPU nodes (with its EC2NodeClass); nodes come and go with pending GPU pods."""
+
+    name: GroupName = Field(description="Short name of the pool (NodePool gpu-<name>, part of resource names).")
+    instance_types: list[GpuInstanceType] = Field(
+        default_factory=list, description="NVIDIA GPU instance types, e.g. g6e.2xlarge."
     )
-    min_size: int = Field(default=0, ge=0, le=100)
-    desired_size: int = Field(default=1, ge=0, le=100)
-    max_size: int = Field(default=2, ge=0, le=100)
-    disk_size_gib: int = Field(default=200, ge=50, le=16384)
-    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(default="ON_DEMAND")
+    instance_families: list[GpuFamily] = Field(
+        default_factory=list,
+        description="NVIDIA GPU instance families, e.g. g6e: every size of the family in NVIDIA_GPU_INSTANCE_TYPES.",
+    )
+    capacity_types: list[CapacityType] = Field(
+        default_factory=lambda: ["on-demand"], min_length=1, description="Karpenter capacity types: on-demand, spot."
+    )
+    gpu_limit: int = Field(
+        ge=1,
+        le=1024,
+        description="Most nvidia.com/gpu the pool may run in total (the NodePool's limits): required, a runaway "
+        "scale-up is a cost and capacity incident.",
+    )
+    disk_size_gib: int = Field(default=200, ge=50, le=16384, description="Encrypted gp3 root volume, GiB.")
+    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = Field(
+        default="WhenEmpty",
+        description="WhenEmpty removes only nodes without pods: a running model is never moved to save cost.",
+    )
+    consolidate_after_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="How long a node must stay untouched before consolidation (default: the longest "
+        "startupTimeoutSeconds of the stack's models); never shorter than a model's start-up time.",
+    )
+    disruption_budget_nodes: str = Field(
+        default="1",
+        pattern=r"^((100|[0-9]{1,2})%|[0-9]+)$",
+        description="Most nodes of the pool Karpenter may disrupt at once (a count or a percentage).",
+    )
+    expire_after: str = Field(
+        default="Never",
+        pattern=r"^(([0-9]+(s|m|h))+|Never)$",
+        description="Node lifetime before Karpenter replaces it (Never: nodes are replaced only by drift, e.g. a new "
+        "eks.karpenter.amiAlias).",
+    )
 
-    @field_validator("gpu_count")
+    @field_validator("instance_families")
     @classmethod
-    def _gpus(cls, gpu_count: int | None, info: ValidationInfo) -> int | None:
-        instance_type, max_size = info.data.get("instance_type"), info.data.get("max_size")
-        if gpu_count == 0 and max_size:
-            raise ValueError("0 GPUs per node with maxSize > 0: a GPU node group needs GPUs (or set maxSize 0)")
-        has = NVIDIA_GPU_INSTANCE_TYPES.get(instance_type or "")
-        if gpu_count is not None and has is not None and gpu_count > has:
-            raise ValueError(f"{gpu_count} exceeds the {has} GPU(s) of {instance_type}")
-        return gpu_count
+    def _some_types(cls, families: list[str], info: ValidationInfo) -> list[str]:
+        if not families and not info.data.get("instance_types"):
+            raise ValueError("set instanceTypes or instanceFamilies (or both): the pool needs GPU instance types")
+        return families
+
+    @field_validator("gpu_limit")
+    @classmethod
+    def _limit_fits_a_node(cls, limit: int, info: ValidationInfo) -> int:
+        types = expand_types(info.data.get("instance_types") or [], info.data.get("instance_families") or [])
+        too_big = sorted(t for t in types if NVIDIA_GPU_INSTANCE_TYPES[t] > limit)
+        if too_big:
+            most = max(NVIDIA_GPU_INSTANCE_TYPES[t] for t in too_big)
+            raise ValueError(
+                f"{limit} is below the {most} GPUs of one {', '.join(too_big)} node: Karpenter could never launch "
+                f"it; raise gpuLimit to at least {most} or drop those types"
+            )
+        return limit
 
     @property
-    def gpus_per_node(self) -> int:
-        return NVIDIA_GPU_INSTANCE_TYPES[self.instance_type] if self.gpu_count is None else self.gpu_count
+    def resolved_instance_types(self) -> list[str]:
+        """Every instance type the pool may launch (listed types and every size of the listed families)."""
+        return expand_types(self.instance_types, self.instance_families)
+
+    @property
+    def most_gpus_per_node(self) -> int:
+        return max(NVIDIA_GPU_INSTANCE_TYPES[t] for t in self.resolved_instance_types)
+
+
+def expand_types(types: list[str], families: list[str]) -> list[str]:
+    """``types`` plus every NVIDIA type of ``families``, sorted, without repeats."""
+    from_families = [t for t in NVIDIA_GPU_INSTANCE_TYPES if t.split(".")[0] in families]
+    return sorted({*(t for t in types if t in NVIDIA_GPU_INSTANCE_TYPES), *from_families})
+
+
+AMI_ALIAS_PATTERN = r"^al2023@v\d{8}$"
+
+
+class KarpenterConfig(_Model):
+    """The Karpenter controller (chart) and the AMI of the nodes it launches."""
+
+    chart: HelmChartConfig = Field(
+        default_factory=lambda: default_karpenter_chart(),
+        description="Karpenter chart (OCI registry; a mirror works the same way); its crds/ installs the CRDs.",
+    )
+    ami_alias: str = Field(
+        default=KARPENTER_AMI_ALIAS,
+        pattern=AMI_ALIAS_PATTERN,
+        description="EC2NodeClass amiSelectorTerms alias, pinned to an EKS AMI release (al2023@vYYYYMMDD); Karpenter "
+        "picks the NVIDIA variant of that release for GPU types.",
+    )
 
 
 def default_device_plugin() -> HelmChartConfig:
     return HelmChartConfig(
         repository=DEVICE_PLUGIN_REPOSITORY, chart=DEVICE_PLUGIN_CHART, version=DEVICE_PLUGIN_VERSION
     )
+
+
+def default_karpenter_chart() -> HelmChartConfig:
+    return HelmChartConfig(repository=KARPENTER_REPOSITORY, chart=KARPENTER_CHART, version=KARPENTER_VERSION)
 
 
 def default_load_balancer_controller() -> HelmChartConfig:
@@ -277,6 +374,9 @@ class EksConfig(_Model):
     device_plugin: HelmChartConfig = Field(
         default_factory=default_device_plugin, description="NVIDIA device plugin chart (repository may be a mirror)."
     )
+    karpenter: KarpenterConfig = Field(
+        default_factory=KarpenterConfig, description="Karpenter: the GPU nodes' autoscaler (chart, AMI alias)."
+    )
     autoscaling_service_linked_role: Literal["create", "existing"] = Field(
         default="create",
         description="AWSServiceRoleForAutoScaling, which the stack key's policy names: create it, or use the one "
@@ -312,7 +412,7 @@ class GpuPlacementConfig(_Model):
     """Where GPU nodes may run: zones that offer the instance type, minus excluded ones."""
 
     excluded_az_ids: list[AzId] = Field(default_factory=list, description="AZ ids to keep GPU nodes out of.")
-    min_azs: int = Field(default=2, ge=1, le=6, description="Fewest AZs each GPU node group must span.")
+    min_azs: int = Field(default=2, ge=1, le=6, description="Fewest AZs each GPU node pool must span.")
 
 
 class ModelBucketConfig(_Model):
@@ -329,19 +429,19 @@ class ModelBucketConfig(_Model):
     )
 
 
-def default_gpu_node_groups() -> list[GpuNodeGroupConfig]:
-    return [GpuNodeGroupConfig(name="gpu", instance_type="g6e.2xlarge")]
+def default_gpu_node_pools() -> list[GpuNodePoolConfig]:
+    return [GpuNodePoolConfig(name="gpu", instance_types=["g6e.2xlarge"], gpu_limit=2)]
 
 
-def _unique_names(groups: list[GpuNodeGroupConfig]) -> list[GpuNodeGroupConfig]:
-    names = [g.name for g in groups]
+def _unique_names(pools: list[GpuNodePoolConfig]) -> list[GpuNodePoolConfig]:
+    names = [p.name for p in pools]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"GPU node group names must be unique (repeated: {', '.join(duplicates)})")
-    return groups
+        raise ValueError(f"GPU node pool names must be unique (repeated: {', '.join(duplicates)})")
+    return pools
 
 
-GpuNodeGroups = Annotated[list[GpuNodeGroupConfig], AfterValidator(_unique_names)]
+GpuNodePools = Annotated[list[GpuNodePoolConfig], AfterValidator(_unique_names)]
 
 
 class ModelBucketSource(_Model):

@@ -19,10 +19,10 @@ from stackconfig.aws_cluster import (
     AwsInferenceServiceConfig,
     EksConfig,
     EndpointsConfig,
-    GpuNodeGroups,
+    GpuNodePools,
     GpuPlacementConfig,
     ModelBucketConfig,
-    default_gpu_node_groups,
+    default_gpu_node_pools,
 )
 from stackconfig.deploy import AwsDeployRunnerConfig, DeployRunnerConfig
 from stackconfig.observability import KedaConfig, MetricsConfig
@@ -193,7 +193,9 @@ class AwsStackConfig(_StackBase):
     deploy_runner: AwsDeployRunnerConfig = Field(
         description="The self-hosted runner that previews and deploys this stack, and its public egress."
     )
-    gpu_node_groups: GpuNodeGroups = Field(default_factory=default_gpu_node_groups, min_length=1)
+    gpu_node_pools: GpuNodePools = Field(
+        default_factory=default_gpu_node_pools, min_length=1, description="Karpenter NodePools of GPU nodes."
+    )
     gpu_placement: GpuPlacementConfig = Field(default_factory=GpuPlacementConfig)
     model_bucket: ModelBucketConfig = Field(default_factory=ModelBucketConfig)
     inference: list[AwsInferenceServiceConfig] = Field(

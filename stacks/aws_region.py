@@ -10,12 +10,12 @@ import pulumi_aws as aws
 from components.aws_gpu_cluster import (
     AwsGpuInferenceCluster,
     AwsGpuInferenceClusterArgs,
-    GpuNodeGroupArgs,
     ModelReader,
     SystemNodeGroupArgs,
 )
 from components.helm_chart import HelmChart
 from components.inference_service import InferenceService, InferenceServiceArgs, ObjectStoreModel
+from components.karpenter_nodepools import DISCOVERY_TAG
 from components.kms import StackKey, StackKeyArgs
 from components.model_access_trail import ModelAccessTrail, ModelAccessTrailArgs, trail_arn
 from components.model_bucket import ModelBucket, ModelBucketArgs
@@ -25,9 +25,10 @@ from residency import residency_labels
 from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
 from stackconfig.aws_cluster import EKS_ADDONS, AwsInferenceServiceConfig
 from stacks.aws_endpoints import RegionEndpoints, build_private_dns, build_region_endpoints
+from stacks.aws_karpenter import build_gpu_capacity, check_gpu_capacity
 from stacks.aws_metrics import ClusterScaling, build_aws_metrics
 from stacks.aws_vpn import build_aws_vpn
-from stacks.gpu_placement import place_gpu_node_groups, region_zones
+from stacks.gpu_placement import place_gpu_node_pools, region_zones
 from stacks.tags import stack_tags
 
 POD_IDENTITY_AGENT = ("169.254.170.23/32", 80)
@@ -69,8 +70,8 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
             ]
         )
     network_zones = zones[: config.network.az_count]
-    gpu_zones = place_gpu_node_groups(config, network_zones)
-    _check_models_fit(config)
+    gpu_placement = place_gpu_node_pools(config, network_zones)
+    check_gpu_capacity(config)
     account = aws.get_caller_identity().account_id
     bucket_name = f"{PROJECT}-{site}-models-{account}"
     # The access trail's ARN is known before the trail exists: the key's and the log bucket's policies name it.
@@ -81,6 +82,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
     _check_bucket_names(bucket_name, access_log_bucket_name)
 
     tags = stack_tags(config)
+    cluster_name = f"{site}-gpu"
     provider = aws.Provider(f"aws-{site}", region=region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
     with_provider = pulumi.ResourceOptions(provider=provider)
     key = StackKey(
@@ -104,6 +106,8 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
             nat_gateway_per_az=net.nat_gateway_per_az,
             flow_log_retention_days=net.flow_log_retention_days,
             availability_zones=[z.name for z in network_zones],
+            # Karpenter's EC2NodeClass finds the subnets for GPU nodes by this tag (the NodePool picks the zones).
+            private_subnet_tags={DISCOVERY_TAG: cluster_name},
         ),
         opts=with_provider,
     )
@@ -146,7 +150,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
     system = eks.system_node_group
     labels = residency_labels(tags)
     cluster = AwsGpuInferenceCluster(
-        f"{site}-gpu",
+        cluster_name,
         AwsGpuInferenceClusterArgs(
             region=region,
             vpc_id=network.vpc_id,
@@ -168,21 +172,6 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
                 max_size=system.max_size,
                 disk_size_gib=system.disk_size_gib,
             ),
-            gpu_node_groups=[
-                GpuNodeGroupArgs(
-                    name=group.name,
-                    instance_type=group.instance_type,
-                    gpus_per_node=group.gpus_per_node,
-                    subnet_ids=[network.subnets_by_zone[zone] for zone in gpu_zones[group.name]],
-                    zones=gpu_zones[group.name],
-                    min_size=group.min_size,
-                    desired_size=group.desired_size,
-                    max_size=group.max_size,
-                    disk_size_gib=group.disk_size_gib,
-                    capacity_type=group.capacity_type,
-                )
-                for group in config.gpu_node_groups
-            ],
             model_bucket_arn=bucket.arn,
             model_readers=[ModelReader(m.namespace, m.name) for m in config.inference],
             namespaces=sorted({"inference", *(m.namespace for m in config.inference)}),
@@ -191,6 +180,8 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         ),
         opts=with_provider,
     )
+    gpu_pools = build_gpu_capacity(config, cluster, cluster_name, gpu_placement, key.arn, tags, labels, with_provider)
+    cluster.gpu_capacity.append(gpu_pools)
     endpoints = build_region_endpoints(
         config, network, [z.name for z in network_zones], cluster, account, tags, with_provider
     )
@@ -214,7 +205,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         "clusterName": cluster.cluster_name,
         "clusterEndpoint": cluster.endpoint,
         "kubeconfig": cluster.kubeconfig,
-        "gpuNodeGroupZones": gpu_zones,
+        "gpuNodePoolZones": {name: placed.zones for name, placed in gpu_placement.items()},
         "modelBucketName": bucket.bucket_name,
         "modelAccessLogBucketName": access_trail.log_bucket_name,
         "inferenceEndpoints": {name: svc.endpoint for name, svc in services.items()},
@@ -229,21 +220,6 @@ def _check_bucket_names(*names: str) -> None:
         Problem(f"{PROJECT}:deployment.site", f"bucket name {name} is {len(name)} characters; S3 allows 63")
         for name in names
         if len(name) > 63
-    ]
-    if problems:
-        raise ConfigError(problems)
-
-
-def _check_models_fit(config: AwsStackConfig) -> None:
-    """Every model must fit on one node of some GPU node group (its GPUs are one replica's)."""
-    most = max(g.gpus_per_node for g in config.gpu_node_groups if g.max_size > 0) if config.gpu_node_groups else 0
-    problems = [
-        Problem(
-            f"{PROJECT}:inference[{index}].gpus",
-            f"{model.gpus} GPUs per replica, but the largest GPU node group has {most} GPU(s) per node",
-        )
-        for index, model in enumerate(config.inference)
-        if model.gpus > most
     ]
     if problems:
         raise ConfigError(problems)
@@ -309,6 +285,7 @@ def _inference_service(
             depends_on=[
                 *cluster.namespaces.values(),
                 cluster.device_plugin,
+                *cluster.gpu_capacity,
                 *([endpoints.controller, endpoints.network] if endpoints and model.expose_to_onprem else []),
             ],
         ),

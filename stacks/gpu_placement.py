@@ -1,8 +1,8 @@
-"""Which availability zones each GPU node group may use: those that really offer its instance type.
+"""Which availability zones each GPU node pool may use: those that really offer its instance types.
 
 Decided at program time from AWS's own answer (``ec2.getInstanceTypeOfferings`` by availability zone),
 before any resource of the stack is registered, so that a type the region cannot run stops the run
-with a config error instead of a node group that never gets capacity.
+with a config error instead of a NodePool that never gets capacity.
 """
 
 from __future__ import annotations
@@ -72,24 +72,40 @@ def choose_zones(
     return chosen, [Problem(path, detail)]
 
 
-def place_gpu_node_groups(config: AwsStackConfig, network_zones: Sequence[RegionZone]) -> dict[str, list[str]]:
-    """Zones per GPU node group name, or ConfigError naming every group that cannot be placed."""
-    placement: dict[str, list[str]] = {}
+@dataclass(frozen=True)
+class PoolPlacement:
+    """Where a GPU node pool may launch: its zones, and its instance types offered in at least one of them."""
+
+    zones: list[str]
+    instance_types: list[str]
+
+
+def place_gpu_node_pools(config: AwsStackConfig, network_zones: Sequence[RegionZone]) -> dict[str, PoolPlacement]:
+    """Zones and instance types per GPU node pool name, or ConfigError naming every pool that cannot be placed.
+
+    A pool's zones are the stack's zones that offer at least one of its types, minus the excluded AZ ids; its types
+    are those offered in one of those zones (Karpenter picks type and zone together from what EC2 offers).
+    """
+    placement: dict[str, PoolPlacement] = {}
     problems: list[Problem] = []
     offered_by_type: dict[str, set[str]] = {}
-    for index, group in enumerate(config.gpu_node_groups):
-        if group.instance_type not in offered_by_type:
-            offered_by_type[group.instance_type] = offered_zones(config.aws_region, group.instance_type)
+    excluded = set(config.gpu_placement.excluded_az_ids)
+    for index, pool in enumerate(config.gpu_node_pools):
+        types = pool.resolved_instance_types
+        for instance_type in types:
+            if instance_type not in offered_by_type:
+                offered_by_type[instance_type] = offered_zones(config.aws_region, instance_type)
+        field = "instanceTypes" if pool.instance_types else "instanceFamilies"
         zones, found = choose_zones(
-            instance_type=group.instance_type,
+            instance_type=", ".join(types),
             region=config.aws_region,
             network_zones=network_zones,
-            offered=offered_by_type[group.instance_type],
-            excluded_az_ids=set(config.gpu_placement.excluded_az_ids),
+            offered=set().union(*(offered_by_type[t] for t in types)),
+            excluded_az_ids=excluded,
             min_azs=config.gpu_placement.min_azs,
-            key_path=f"{PROJECT}:gpuNodeGroups[{index}].instanceType",
+            key_path=f"{PROJECT}:gpuNodePools[{index}].{field}",
         )
-        placement[group.name] = zones
+        placement[pool.name] = PoolPlacement(zones, [t for t in types if offered_by_type[t] & set(zones)])
         problems += found
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
