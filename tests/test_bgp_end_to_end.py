@@ -203,6 +203,10 @@ def lab() -> Iterator[Lab]:
                 ["python3", "-m", "http.server", str(HTTP_PORT), "--bind", host, "--directory", str(site_dir)],
                 ns.workdir / name / "http.log",
             )
+        # The rendered transit filter (policy-routing rules: iproute2 only), as the gateway's script runs it.
+        rules = [line for line in script.splitlines() if line.startswith(("ip rule ", "while ip rule "))]
+        assert rules, script
+        _run(["ip", "netns", "exec", onprem, "sh", "-c", "\n".join(rules)])
         aws_frr = {}
         for name, side in sides.items():
             extra = ROGUE_PREFIXES if name == ROGUE_TUNNEL else ()
@@ -349,6 +353,33 @@ def test_no_transit_between_the_regions(lab: Lab) -> None:
         assert other_vpc not in kernel_bgp_routes(lab.vpc_ns[name]), name
         own = VPC_HOSTS[side.tunnel.stack]
         assert http_get(lab.vpc_ns[name], f"http://{VPC_HOSTS[other]}:{HTTP_PORT}/", source=own) is None
+        # Data plane: even a packet a misconfigured VPC sent into the tunnel is not forwarded to the other region
+        # (the rendered prohibit rule), while on-prem addresses stay reachable from the tunnel.
+        iface = lab.interfaces[name]
+        assert route_get(lab.onprem, VPC_HOSTS[other], own, iface) is None, f"{name} could transit to {other}"
+        assert route_get(lab.onprem, ONPREM_HOST, own, iface) is not None
+
+
+def route_get(netns: str, dst: str, src: str, iif: str) -> str | None:
+    """The kernel's forwarding decision for a packet from ``src`` arriving on ``iif`` (None: refused)."""
+    done = _run(["ip", "-n", netns, "route", "get", dst, "from", src, "iif", iif], check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+def test_the_transit_filter_is_what_refuses_it(lab: Lab) -> None:
+    """Without the deny rule of one Frankfurt interface, the node would forward into Dubai's tunnel: the rule,
+    not an accident of the lab, is what stops it."""
+    wait_sessions(lab)
+    iface = lab.interfaces["frankfurt-t1"]
+    deny = ["rule", "del", "priority", "3000", "iif", iface, "prohibit"]
+    _run(["ip", "-n", lab.onprem, *deny])
+    try:
+        decision = route_get(lab.onprem, VPC_HOSTS["dubai"], VPC_HOSTS["frankfurt"], iface)
+        assert decision is not None, "without the rule the kernel should route it"
+        assert any(f"dev {lab.interfaces[t]} " in decision for t in ("dubai-t1", "dubai-t2")), decision
+    finally:
+        _run(["ip", "-n", lab.onprem, "rule", "add", "priority", "3000", "iif", iface, "prohibit"])
+    assert route_get(lab.onprem, VPC_HOSTS["dubai"], VPC_HOSTS["frankfurt"], iface) is None
 
 
 def test_lab_topology_matches_the_rendered_interfaces(lab: Lab) -> None:

@@ -224,6 +224,12 @@ def test_route_based_tunnels_one_interface_each() -> None:
         assert f"if_id_in = {if_id}" in block and f"if_id_out = {if_id}" in block
         assert f"neighbor {tunnel['bgpNeighbor']} remote-as" in run.outputs["vpnFrrConf"]
     assert sorted(t["interface"] for t in run.outputs["vpnTunnels"]) == ["xfrm1", "xfrm2", "xfrm3", "xfrm4"]
+    # No transit in the data plane: from each tunnel only the announced on-prem prefix, everything else refused.
+    for n in range(1, 5):
+        assert f"ip rule add priority 2000 iif xfrm{n} to 10.10.0.0/16 lookup main" in script
+        assert f"ip rule add priority 3000 iif xfrm{n} prohibit" in script
+    rules = [line for line in script.splitlines() if line.startswith("ip rule add")]
+    assert len(rules) == 8 and not any("10.20." in r or "10.30." in r for r in rules)
 
 
 def test_appliance_sites_get_the_rendered_configs_without_a_gateway(mock_stack: MockStack) -> None:

@@ -140,10 +140,22 @@ def render_strongswan_conf(specs: Sequence[TunnelSpec]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_interfaces_script(specs: Sequence[TunnelSpec]) -> str:
+ALLOW_RULE_PRIORITY = 2000
+DENY_RULE_PRIORITY = 3000
+"""Policy-routing rule priorities of the transit filter (before the default ``32766: lookup main``)."""
+
+
+def render_interfaces_script(specs: Sequence[TunnelSpec], allowed: Sequence[str] = ()) -> str:
     """POSIX sh creating one XFRM interface per tunnel (idempotent: an existing one is replaced), the
     customer inside address on it. ``dev`` is the interface of the node's default route: the one IKE and
-    ESP leave through."""
+    ESP leave through.
+
+    Then the data-plane half of "no transit": a packet that arrives from a tunnel may only be forwarded to
+    ``allowed`` (the announced on-prem prefixes); everything else from that interface is refused by a
+    ``prohibit`` rule (iproute2 only, no firewall tool needed in the image). BGP already never offers one
+    region's routes to the other; this also stops a packet that a misconfigured VPC route sent into a tunnel
+    anyway. Local delivery (BGP to the inside address) is decided by the ``local`` table at priority 0 first.
+    """
     lines = [
         "# xfrm-interfaces.sh rendered by components/vpn/gateway.py; do not edit by hand.",
         "set -eu",
@@ -160,6 +172,14 @@ def render_interfaces_script(specs: Sequence[TunnelSpec]) -> str:
             f"ip addr add {spec.local_inside_ip} dev {name}",
             f"ip link set {name} up",
         ]
+    if specs and allowed:
+        lines.append("# No transit: from a tunnel, only the announced on-prem prefixes are reachable.")
+        for priority in (ALLOW_RULE_PRIORITY, DENY_RULE_PRIORITY):
+            lines.append(f"while ip rule del priority {priority} 2>/dev/null; do :; done")
+        for spec in specs:
+            name = interface_name(spec.if_id or 0)
+            lines += [f"ip rule add priority {ALLOW_RULE_PRIORITY} iif {name} to {p} lookup main" for p in allowed]
+            lines.append(f"ip rule add priority {DENY_RULE_PRIORITY} iif {name} prohibit")
     return "\n".join(lines) + "\n"
 
 
@@ -218,6 +238,6 @@ def render_gateway_configs(local_public_ip: str, peers: Sequence[PeerExport], bg
     return GatewayFiles(
         swanctl_conf=swanctl,
         strongswan_conf=render_strongswan_conf(specs),
-        interfaces_script=render_interfaces_script(specs),
+        interfaces_script=render_interfaces_script(specs, bgp.advertise),
         frr_conf=render_frr_conf(frr) if frr else "! no BGP neighbors: no AWS stack exports a VPN\n",
     )
