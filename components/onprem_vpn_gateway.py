@@ -1,13 +1,14 @@
-"""The on-prem end of the site-to-site VPNs: strongSwan on labelled edge nodes.
+"""The on-prem end of the site-to-site VPNs: strongSwan and FRR on labelled edge nodes.
 
-Given each AWS stack's VPN outputs (tunnel outside and inside addresses, options, and the PSKs as
-secrets), it builds one :class:`TunnelSpec` per tunnel with the exact options the AWS side was
-configured with, renders ``swanctl.conf`` (``render_swanctl_conf``) and a ``strongswan.conf``
-carrying the IKEv2 DPD timeout as ``charon.retransmit_*`` (swanctl.conf cannot hold it), stores
-both in a Kubernetes Secret and runs a DaemonSet of strongSwan on the nodes labelled
-``<label>=true``: host network, only NET_ADMIN (XFRM states and policies, routes) and
-NET_BIND_SERVICE (IKE on UDP 500/4500) added to an otherwise empty capability set. The edge
-nodes also carry a taint the gateway alone tolerates, so nothing else is scheduled next to it.
+Given each AWS stack's VPN outputs (tunnel outside and inside addresses, Amazon-side ASN, options, and
+the PSKs as secrets) and the address plan, it renders (``components.vpn.gateway``, pure) the route-based
+``swanctl.conf`` (one connection per tunnel bound to its XFRM interface, 0.0.0.0/0 selectors), a
+``strongswan.conf`` carrying the IKEv2 DPD timeout as ``charon.retransmit_*`` and ``install_routes = no``,
+``xfrm-interfaces.sh`` (the interfaces and the transit filter) and FRR's ``frr.conf``; stores them in a
+Kubernetes Secret and runs a DaemonSet on the nodes labelled ``<label>=true``, host network, two
+containers: charon (only NET_ADMIN for XFRM states, policies and interfaces, and NET_BIND_SERVICE for
+IKE on UDP 500/4500) and FRR's zebra + bgpd (routes learned over the tunnels into the node's table). The
+edge nodes also carry a taint the gateway alone tolerates, so nothing else is scheduled next to it.
 
 A liveness probe restarts a hung charon: ``swanctl --stats`` is a request over charon's vici
 socket, answered by charon's own worker threads, so a charon that is alive but stuck leaves it
@@ -19,8 +20,8 @@ VICI_ANSWER_SECONDS when charon accepts the connection but never answers, as a s
 does (all three shown for real in tests/test_vpn_end_to_end.py).
 
 The rendered swanctl.conf is secret end to end: it is computed inside an ``apply`` over secret
-inputs and wrapped in ``Output.secret`` again, and is exposed as ``swanctl_conf`` for sites that
-terminate on an appliance instead.
+inputs and wrapped in ``Output.secret`` again. It and the other files are exposed (``swanctl_conf``,
+``strongswan_conf``, ``frr_conf``, ``interfaces_script``) for sites that terminate on an appliance instead.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _probe(*, period_seconds: int, failure_threshold: int) -> k8s.core.v1.ProbeA
 
 
 class OnPremVpnGateway(pulumi.ComponentResource):
-    """Rendered strongSwan config in a Secret and a host-network DaemonSet on the edge nodes."""
+    """Rendered strongSwan and FRR configs in a Secret and a host-network DaemonSet on the edge nodes."""
 
     swanctl_conf: pulumi.Output[str]
     """Secret: holds the PSKs."""

@@ -8,7 +8,9 @@ learned over BGP decide what enters each tunnel):
 * one swanctl connection per tunnel with ``if_id_in``/``if_id_out`` = that interface's id and ``0.0.0.0/0``
   selectors both ways (:func:`peer_tunnel_specs`); charon installs no routes (``install_routes = no``);
 * FRR's bgpd peers with each tunnel's AWS inside address over its interface and installs the learned VPC
-  routes through zebra (:func:`gateway_frr_spec`, rendered by :mod:`components.vpn.frr`).
+  routes through zebra (:func:`gateway_frr_spec`, rendered by :mod:`components.vpn.frr`);
+* policy-routing rules let a packet from a tunnel reach only the announced on-prem prefixes (no transit
+  between the AWS regions in the data plane either).
 """
 
 from __future__ import annotations
