@@ -1,0 +1,105 @@
+"""Validate custom resources against the vendored upstream CRDs (``schemas/crds/``) with ``jsonschema``.
+
+A CRD's ``openAPIV3Schema`` is OpenAPI v3 with Kubernetes extensions. The validator turns
+``x-kubernetes-int-or-string`` into "integer or string" and, like the API server's strict field validation
+(``kubectl apply --validate=strict``), reports unknown fields: an object schema that lists ``properties`` and
+neither ``additionalProperties`` nor ``x-kubernetes-preserve-unknown-fields`` gets ``additionalProperties: false``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+CRD_DIR = Path(__file__).resolve().parent.parent / "schemas" / "crds"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads a bare ``=`` scalar (YAML's value tag) as the string "=" (see the shared README)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+@cache
+def crds() -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(group, version, kind) -> openAPIV3Schema, for every vendored CRD file."""
+    schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        crd = yaml.load(path.read_text(), Loader=_Loader)
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            schemas[(spec["group"], version["name"], spec["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def strict(schema: Any) -> Any:
+    """The schema as the API server applies it in strict mode (see the module docstring)."""
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {key: strict(value) for key, value in schema.items()}
+    if out.pop("x-kubernetes-int-or-string", False):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def schema_for(api_version: str, kind: str) -> dict[str, Any] | None:
+    group, _, version = api_version.partition("/")
+    schema = crds().get((group, version, kind))
+    return strict(schema) if schema is not None else None
+
+
+def errors(manifest: Mapping[str, Any]) -> Iterator[str]:
+    """Every schema violation of ``manifest`` (empty when valid); a kind without a vendored CRD is one error."""
+    schema = schema_for(str(manifest.get("apiVersion")), str(manifest.get("kind")))
+    if schema is None:
+        yield f"no vendored CRD for {manifest.get('apiVersion')} {manifest.get('kind')} in {CRD_DIR}"
+        return
+    validator = jsonschema.Draft7Validator(schema)
+    for error in sorted(validator.iter_errors(dict(manifest)), key=lambda e: list(e.path)):
+        path = ".".join(str(p) for p in error.path)
+        yield f"{path or '<root>'}: {error.message}"
+
+
+BUILT_IN_GROUPS = frozenset(
+    {
+        "core",
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "apiextensions.k8s.io",
+        "admissionregistration.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "node.k8s.io",
+        "certificates.k8s.io",
+        "helm.sh",
+    }
+)
+
+
+def is_custom_resource(type_token: str) -> bool:
+    """A ``kubernetes:<group>/<version>:<Kind>`` token of a group the API server does not build in."""
+    if not type_token.startswith("kubernetes:") or type_token.count(":") != 2:
+        return False
+    group = type_token.split(":")[1].rpartition("/")[0]
+    return group not in BUILT_IN_GROUPS
