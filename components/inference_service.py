@@ -165,6 +165,10 @@ class InferenceServiceArgs:
             raise ValueError("need 1 <= min_replicas <= max_replicas")
         if self.cooldown_seconds is not None and self.cooldown_seconds < self.startup_timeout_seconds:
             raise ValueError("cooldown_seconds must be >= startup_timeout_seconds")
+        if not self.client_namespaces:
+            raise ValueError("client_namespaces must name at least one namespace")
+        if self.scraper is not None:
+            _ = self.scaling  # QueueScaling checks threshold and fallback replicas
 
     @property
     def scaling(self) -> QueueScaling:
@@ -176,8 +180,6 @@ class InferenceServiceArgs:
             polling_interval_seconds=self.polling_interval_seconds,
             cooldown_seconds=self.cooldown_seconds or self.startup_timeout_seconds,
         )
-        if not self.client_namespaces:
-            raise ValueError("client_namespaces must name at least one namespace")
 
 
 class InferenceService(pulumi.ComponentResource):

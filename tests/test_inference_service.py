@@ -15,6 +15,7 @@ from components.inference_service import (
     PvcModel,
     RegistryModel,
 )
+from components.model_scaling import Scraper
 from residency.pod_security import hardening_violations, restricted_violations
 
 LABELS = {
@@ -50,7 +51,6 @@ def test_every_object_is_labelled_uses_the_given_provider_and_lives_in_the_names
     objects = [r for r in mock_stack.capture.resources.values() if r.type.startswith("kubernetes:")]
     assert sorted(r.type for r in objects) == [
         "kubernetes:apps/v1:Deployment",
-        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
         "kubernetes:core/v1:Service",
         "kubernetes:core/v1:ServiceAccount",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
@@ -183,18 +183,73 @@ def test_network_policy_admits_only_the_client_namespaces(mock_stack) -> None:
     assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "llama"
 
 
-def test_service_hpa_and_pdb(mock_stack) -> None:
+SCRAPER = Scraper(
+    namespace="monitoring",
+    pod_labels={"app.kubernetes.io/name": "prometheus"},
+    query_url="http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090",
+)
+
+
+def test_without_a_scraper_the_deployment_runs_min_replicas(mock_stack) -> None:
     _service(min_replicas=2, max_replicas=4)
     service = mock_stack.named("kubernetes:core/v1:Service", "llama-svc").inputs["spec"]
     assert service["type"] == "ClusterIP"
     assert service["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
-    hpa = mock_stack.named("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "llama-hpa").inputs["spec"]
-    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 4)
-    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama"}
     deployment = mock_stack.named("kubernetes:apps/v1:Deployment", "llama").inputs["spec"]
-    assert "replicas" not in deployment  # the HPA owns the replica count
+    assert deployment["replicas"] == 2
+    assert mock_stack.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject") == []
     pdb = mock_stack.named("kubernetes:policy/v1:PodDisruptionBudget", "llama-pdb").inputs["spec"]
     assert pdb["maxUnavailable"] == 1
+
+
+def test_scaled_object_on_the_models_queue_replaces_the_hpa(mock_stack) -> None:
+    _service(
+        min_replicas=2,
+        max_replicas=4,
+        queue_threshold=2.5,
+        fallback_replicas=3,
+        startup_timeout_seconds=900,
+        scraper=SCRAPER,
+    )
+    deployment = mock_stack.named("kubernetes:apps/v1:Deployment", "llama").inputs["spec"]
+    assert "replicas" not in deployment  # KEDA's HPA owns the replica count
+    spec = mock_stack.named("kubernetes:keda.sh/v1alpha1:ScaledObject", "llama-scaledobject").inputs["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama"}
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 4)
+    assert spec["fallback"] == {"failureThreshold": 3, "replicas": 3}
+    # Cooldown defaults to the start-up time; scale-down stays one pod per 5 minutes.
+    assert spec["cooldownPeriod"] == 900
+    scale_down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+    assert scale_down == {
+        "stabilizationWindowSeconds": 900,
+        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
+    }
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "prometheus" and trigger["metricType"] == "AverageValue"
+    assert trigger["metadata"] == {
+        "serverAddress": SCRAPER.query_url,
+        "query": 'sum(vllm:num_requests_waiting{model_name="llama-3.1-8b"})',
+        "threshold": "2.5",
+        "ignoreNullValues": "false",
+        "unsafeSsl": "false",
+    }
+    monitor = mock_stack.named("kubernetes:monitoring.coreos.com/v1:PodMonitor", "llama-podmonitor").inputs["spec"]
+    assert monitor["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s", "scheme": "http"}]
+    assert monitor["selector"]["matchLabels"]["app.kubernetes.io/instance"] == "llama"
+
+
+def test_only_prometheus_may_scrape_and_only_the_api_port(mock_stack) -> None:
+    _service(scraper=SCRAPER)
+    policy = mock_stack.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llama-netpol-metrics").inputs["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
 
 
 @pytest.mark.parametrize(
@@ -202,6 +257,8 @@ def test_service_hpa_and_pdb(mock_stack) -> None:
     [
         ({"gpus": 0}, "gpus"),
         ({"min_replicas": 3, "max_replicas": 2}, "min_replicas"),
+        ({"min_replicas": 0}, "min_replicas"),
+        ({"cooldown_seconds": 600, "startup_timeout_seconds": 1800}, "cooldown_seconds"),
         ({"client_namespaces": []}, "client_namespaces"),
     ],
 )

@@ -151,7 +151,9 @@ def test_onprem_stack_serves_the_restricted_models_and_installs_the_operator() -
         pod = deployment.inputs["spec"]["template"]["spec"]
         assert pod["priorityClassName"] == "inference-critical"
         assert deployment.inputs["metadata"]["labels"]["data-classification"] == "restricted"
-    (release,) = [r for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"]
+    (release,) = [
+        r for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"] == "gpu-operator"
+    ]
     # Config values are deep-merged over the defaults: the GPU taint stays tolerated.
     assert release.inputs["values"]["daemonsets"]["tolerations"][0]["key"] == "nvidia.com/gpu"
 
