@@ -69,7 +69,10 @@ class GpuNodePoolsArgs:
                 raise ValueError(f"GPU node pool {pool.name!r}: capacity types are {', '.join(CAPACITY_TYPES)}")
 
 
-def ec2_node_class_spec(args: GpuNodePoolsArgs, pool: GpuNodePoolArgs, role: str, key_arn: str) -> dict[str, object]:
+def ec2_node_class_spec(
+    args: GpuNodePoolsArgs, pool: GpuNodePoolArgs, role: pulumi.Input[str], key_arn: pulumi.Input[str]
+) -> dict[str, object]:
+    """The EC2NodeClass spec; ``role`` and ``key_arn`` may be outputs (unknown in a preview, the rest stays known)."""
     selector = [{"tags": {DISCOVERY_TAG: args.cluster_name}}]
     return {
         "amiSelectorTerms": [{"alias": args.ami_alias}],
@@ -149,9 +152,7 @@ class GpuNodePools(pulumi.ComponentResource):
         self.node_classes, self.node_pools = {}, {}
         for pool in args.pools:
             object_name = f"gpu-{pool.name}"
-            spec = pulumi.Output.all(args.node_role_name, args.kms_key_arn).apply(
-                lambda parts, pool=pool: ec2_node_class_spec(args, pool, parts[0], parts[1])
-            )
+            spec = ec2_node_class_spec(args, pool, args.node_role_name, args.kms_key_arn)
             node_class = CustomResource(
                 f"{name}-{pool.name}-nodeclass",
                 api_version="karpenter.k8s.aws/v1",

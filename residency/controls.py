@@ -133,6 +133,28 @@ _CONTROLS = (
         "Set metadata_options http_tokens='required' (hop limit 1) and block_device_mappings ebs.encrypted=true.",
     ),
     Control(
+        "karpenter-gpu-limits",
+        "GPU NodePools cap their GPUs",
+        "Every Karpenter NodePool sets spec.limits on nvidia.com/gpu to a positive number: a runaway scale-up is a "
+        "cost and capacity incident, and a NodePool without limits launches nodes without end.",
+        "high",
+        "mandatory",
+        (GDPR_SECURITY, PDPL_SECURITY),
+        "Set spec.limits['nvidia.com/gpu'] on the NodePool (config gpuNodePools[].gpuLimit), at least one node's GPUs.",
+    ),
+    Control(
+        "karpenter-node-hardening",
+        "Karpenter nodes require IMDSv2 and encrypt their volumes",
+        "Every EC2NodeClass sets metadataOptions httpTokens 'required' with httpPutResponseHopLimit 1 (pods cannot "
+        "reach the node role's credentials) and explicit blockDeviceMappings whose every EBS volume is encrypted with "
+        "a customer-managed key (kmsKeyID), not left to Karpenter's defaults.",
+        "high",
+        "mandatory",
+        (GDPR_SECURITY, PDPL_SECURITY, CCPA_SECURITY),
+        "Set metadataOptions {httpTokens: required, httpPutResponseHopLimit: 1} and blockDeviceMappings with "
+        "ebs.encrypted true and kmsKeyID the stack key on the EC2NodeClass (the GpuNodePools component does).",
+    ),
+    Control(
         "log-encryption-retention",
         "Log groups encrypted with retention within the maximum",
         "CloudWatch log groups use a KMS key and a retention that is set and at most the configured maximum.",

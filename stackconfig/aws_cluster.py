@@ -202,6 +202,10 @@ class SystemNodeGroupConfig(_Scaling):
 CapacityType = Literal["on-demand", "spot"]
 
 
+def _on_demand() -> list[CapacityType]:
+    return ["on-demand"]
+
+
 def _gpu_family(value: str) -> str:
     if value not in NVIDIA_GPU_FAMILIES:
         raise ValueError(
@@ -222,10 +226,11 @@ class GpuNodePoolConfig(_Model):
     )
     instance_families: list[GpuFamily] = Field(
         default_factory=list,
+        validate_default=True,  # so that a pool with neither types nor families is refused here
         description="NVIDIA GPU instance families, e.g. g6e: every size of the family in NVIDIA_GPU_INSTANCE_TYPES.",
     )
     capacity_types: list[CapacityType] = Field(
-        default_factory=lambda: ["on-demand"], min_length=1, description="Karpenter capacity types: on-demand, spot."
+        default_factory=_on_demand, min_length=1, description="Karpenter capacity types: on-demand, spot."
     )
     gpu_limit: int = Field(
         ge=1,
@@ -260,7 +265,8 @@ class GpuNodePoolConfig(_Model):
     @field_validator("instance_families")
     @classmethod
     def _some_types(cls, families: list[str], info: ValidationInfo) -> list[str]:
-        if not families and not info.data.get("instance_types"):
+        # instance_types absent from info.data: it failed its own validation, which already says why.
+        if not families and "instance_types" in info.data and not info.data["instance_types"]:
             raise ValueError("set instanceTypes or instanceFamilies (or both): the pool needs GPU instance types")
         return families
 

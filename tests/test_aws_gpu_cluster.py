@@ -1,4 +1,4 @@
-"""AwsGpuInferenceCluster under the mock engine: control plane, node groups, IAM, Kubernetes side."""
+"""AwsGpuInferenceCluster under the mock engine: control plane, system node group, IAM, Kubernetes side."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from components.aws_gpu_cluster import (
     AwsGpuInferenceCluster,
     AwsGpuInferenceClusterArgs,
-    GpuNodeGroupArgs,
     ModelReader,
 )
 from components.helm_chart import HelmChart
@@ -35,20 +34,6 @@ DEPLOYER = "arn:aws:iam::123456789012:role/deploy"
 DEVICE_PLUGIN = HelmChart(DEVICE_PLUGIN_REPOSITORY, DEVICE_PLUGIN_CHART, DEVICE_PLUGIN_VERSION)
 
 
-def gpu_group(**overrides: Any) -> GpuNodeGroupArgs:
-    fields: dict[str, Any] = {
-        "name": "l40s",
-        "instance_type": "g6e.2xlarge",
-        "gpus_per_node": 1,
-        "subnet_ids": ["subnet-a", "subnet-b"],
-        "zones": ["eu-central-1a", "eu-central-1b"],
-        "min_size": 1,
-        "desired_size": 1,
-        "max_size": 3,
-    }
-    return GpuNodeGroupArgs(**{**fields, **overrides})
-
-
 def cluster_args(**overrides: Any) -> AwsGpuInferenceClusterArgs:
     fields: dict[str, Any] = {
         "region": "eu-central-1",
@@ -56,7 +41,6 @@ def cluster_args(**overrides: Any) -> AwsGpuInferenceClusterArgs:
         "subnet_ids": ["subnet-a", "subnet-b", "subnet-c"],
         "kms_key_arn": KEY_ARN,
         "kubernetes_version": "1.33",
-        "gpu_node_groups": [gpu_group()],
         "model_bucket_arn": BUCKET_ARN,
         "addon_versions": EKS_ADDON_VERSIONS["1.33"],
         "device_plugin": DEVICE_PLUGIN,
@@ -105,31 +89,26 @@ def test_public_endpoint_only_with_an_explicit_allowlist(mock_stack: Any) -> Non
     assert eks.inputs["vpcConfig"]["publicAccessCidrs"] == ["198.51.100.0/24"]
 
 
-def test_gpu_node_group_uses_nvidia_ami_taint_labels_sizes_and_only_its_subnets(built: Any) -> None:
-    stack, _ = built
-    gpu = stack.named(NODE_GROUP, "test-gpu-gpu-l40s")
-    inputs = gpu.inputs
-    assert inputs["amiType"] == "AL2023_x86_64_NVIDIA"
-    assert inputs["instanceTypes"] == ["g6e.2xlarge"]
-    assert inputs["subnetIds"] == ["subnet-a", "subnet-b"]
-    assert inputs["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 3}
-    assert inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
-    assert inputs["labels"]["nvidia.com/gpu.present"] == "true"
-    assert inputs["labels"]["hybrid-llm-infra/gpu-count"] == "1"
-    assert "diskSize" not in inputs  # the launch template owns the root volume
-    template = stack.named(LAUNCH_TEMPLATE, "test-gpu-gpu-l40s-lt")
-    assert inputs["launchTemplate"]["id"] == template.id
-    assert inputs["launchTemplate"]["version"] == "1"
-    system = stack.named(NODE_GROUP, "test-gpu-system")
+def test_only_the_system_node_group_is_managed_and_gpu_nodes_find_the_cluster_security_group(built: Any) -> None:
+    stack, cluster = built
+    (system,) = stack.of_type(NODE_GROUP)  # GPU nodes come from Karpenter's NodePools, not managed node groups
+    assert system.name == "test-gpu-system"
     assert system.inputs["amiType"] == "AL2023_x86_64_STANDARD"
     assert "taints" not in system.inputs
+    assert system.inputs["labels"] == {"hybrid-llm-infra/node-pool": "system"}
     assert system.inputs["subnetIds"] == ["subnet-a", "subnet-b", "subnet-c"]
+    (tag,) = stack.of_type("aws:ec2/tag:Tag")
+    # The security group EKS creates and attaches to every node, tagged for Karpenter's securityGroupSelectorTerms.
+    group = stack.resolve(cluster.cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id))
+    assert group.startswith("sg-") and tag.inputs["resourceId"] == group
+    assert (tag.inputs["key"], tag.inputs["value"]) == ("karpenter.sh/discovery", "test-gpu")
+    assert cluster.gpu_capacity == []
 
 
 def test_launch_templates_require_imdsv2_hop_1_and_encrypt_gp3_root_with_the_stack_key(built: Any) -> None:
     stack, _ = built
     templates = stack.of_type(LAUNCH_TEMPLATE)
-    assert {t.name for t in templates} == {"test-gpu-system-lt", "test-gpu-gpu-l40s-lt"}
+    assert {t.name for t in templates} == {"test-gpu-system-lt"}
     for template in templates:
         metadata = template.inputs["metadataOptions"]
         assert metadata["httpTokens"] == "required" and metadata["httpPutResponseHopLimit"] == 1
@@ -140,8 +119,7 @@ def test_launch_templates_require_imdsv2_hop_1_and_encrypt_gp3_root_with_the_sta
         assert set(kinds) >= {"instance", "volume"}
         for tags in kinds.values():
             assert tags["data-residency"] == "eu" and tags["data-classification"] == "confidential"
-    gpu = stack.named(LAUNCH_TEMPLATE, "test-gpu-gpu-l40s-lt")
-    assert gpu.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 200
+    assert templates[0].inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 50
 
 
 def test_roles_carry_only_the_managed_policies_they_need(built: Any) -> None:
@@ -228,8 +206,8 @@ def test_device_plugin_is_a_pinned_helm_release_on_the_gpu_nodes(built: Any) -> 
     ]
     (provider,) = stack.of_type("pulumi:providers:kubernetes")
     assert release.provider == provider.urn
-    gpu = stack.named(NODE_GROUP, "test-gpu-gpu-l40s")
-    assert gpu.urn in release.dependencies
+    system = stack.named(NODE_GROUP, "test-gpu-system")
+    assert system.urn in release.dependencies
 
 
 def test_namespaces_carry_residency_labels_and_pod_security(built: Any) -> None:
@@ -250,13 +228,6 @@ def test_every_child_is_parented_and_named_after_the_component(built: Any) -> No
     children = [r for r in stack.capture.resources.values() if r.parent == component.urn]
     assert len(children) > 15
     assert all(r.name.startswith("test-gpu-") for r in children)
-
-
-def test_bad_node_group_sizes_are_refused() -> None:
-    with pytest.raises(ValueError, match="min <= desired <= max"):
-        cluster_args(gpu_node_groups=[gpu_group(min_size=3, desired_size=1)])
-    with pytest.raises(ValueError, match="no subnet"):
-        cluster_args(gpu_node_groups=[gpu_group(subnet_ids=[])])
 
 
 def test_the_creator_gets_no_implicit_access_and_every_kubernetes_object_waits_for_the_admins(built: Any) -> None:
@@ -287,9 +258,8 @@ def test_managed_addons_are_pinned_and_the_cni_enforces_network_policy(built: An
     assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
     assert "configurationValues" not in addons["coredns"].inputs
     system = stack.named(NODE_GROUP, "test-gpu-system")
-    gpu = stack.named(NODE_GROUP, "test-gpu-gpu-l40s")
     for early in ("vpc-cni", "eks-pod-identity-agent"):
-        assert addons[early].urn in system.dependencies and addons[early].urn in gpu.dependencies
+        assert addons[early].urn in system.dependencies
     for late in ("kube-proxy", "coredns"):
         assert system.urn in addons[late].dependencies
 

@@ -20,10 +20,17 @@ from tests.stack_runs import ROOT, shipped_runs
 PROJECT = load_project(ROOT)
 REGIONS = {"frankfurt": "eu-central-1", "dubai": "me-central-1"}
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 
 
-def gpu_node_groups(run: StackRun) -> list[Any]:
-    return [r for r in run.resources if r.type == NODE_GROUP and r.inputs.get("amiType") == "AL2023_x86_64_NVIDIA"]
+def gpu_node_pools(run: StackRun) -> list[Any]:
+    return [r for r in run.resources if r.type == NODE_POOL]
+
+
+def requirement(pool: Any, key: str) -> list[str]:
+    (found,) = [r for r in pool.inputs["spec"]["template"]["spec"]["requirements"] if r["key"] == key]
+    assert found["operator"] == "In"
+    return list(found["values"])
 
 
 def subnet_zones(run: StackRun) -> dict[str, str]:
@@ -37,28 +44,28 @@ def offering_zones(region: str, instance_type: str) -> set[str]:
 def test_dubai_gpu_nodes_land_exactly_in_me_central_1a_and_1b() -> None:
     run = shipped_runs()["dubai"]
     assert run.ok, (run.problems, run.crash)
-    groups = gpu_node_groups(run)
-    assert groups
-    zones = subnet_zones(run)
-    for group in groups:
-        (instance_type,) = group.inputs["instanceTypes"]
+    pools = gpu_node_pools(run)
+    assert pools
+    assert not [
+        r for r in run.resources if r.type == NODE_GROUP and r.inputs.get("amiType") != "AL2023_x86_64_STANDARD"
+    ]
+    for pool in pools:
+        (instance_type,) = requirement(pool, "node.kubernetes.io/instance-type")
         # moto's data: me-central-1 offers g5/g6/g6e only in 1a and 1b; the stack's third zone is 1c.
         assert offering_zones("me-central-1", instance_type) == {"me-central-1a", "me-central-1b"}
-        assert sorted(zones[s] for s in group.inputs["subnetIds"]) == ["me-central-1a", "me-central-1b"]
-        assert all(zones[s].startswith("me-central-1") for s in group.inputs["subnetIds"])
-    assert "me-central-1c" in zones.values()  # the network does use 1c; only GPU nodes stay out of it
-    assert run.outputs["gpuNodeGroupZones"] == {"l40s": ["me-central-1a", "me-central-1b"]}
+        assert requirement(pool, "topology.kubernetes.io/zone") == ["me-central-1a", "me-central-1b"]
+    assert "me-central-1c" in subnet_zones(run).values()  # the network does use 1c; only GPU nodes stay out of it
+    assert run.outputs["gpuNodePoolZones"] == {"l40s": ["me-central-1a", "me-central-1b"]}
 
 
 def test_frankfurt_gpu_nodes_spread_over_every_zone_that_offers_the_type() -> None:
     run = shipped_runs()["frankfurt"]
     assert run.ok, (run.problems, run.crash)
-    zones = subnet_zones(run)
-    for group in gpu_node_groups(run):
-        (instance_type,) = group.inputs["instanceTypes"]
+    for pool in gpu_node_pools(run):
+        (instance_type,) = requirement(pool, "node.kubernetes.io/instance-type")
         expected = offering_zones("eu-central-1", instance_type) & set(run.outputs["availabilityZones"])
         assert len(expected) >= 2
-        assert sorted(zones[s] for s in group.inputs["subnetIds"]) == sorted(expected)
+        assert requirement(pool, "topology.kubernetes.io/zone") == sorted(expected)
 
 
 @pytest.mark.parametrize("stack", ["frankfurt", "dubai"])
@@ -120,7 +127,11 @@ def test_the_inference_service_runs_on_gpu_nodes_with_a_model_from_the_bucket() 
     assert f"s3://{run.outputs['modelBucketName']}/models/" in args
     assert container["resources"]["limits"]["nvidia.com/gpu"] in ("1", 1)
     assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
-    (association,) = [r for r in run.resources if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"]
+    (association,) = [
+        r
+        for r in run.resources
+        if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation" and r.inputs["namespace"] != "kube-system"
+    ]
     assert association.inputs["serviceAccount"] == pod["serviceAccountName"]
     assert association.inputs["namespace"] == deployment.inputs["metadata"]["namespace"]
 
@@ -153,28 +164,53 @@ def run_with(stack: str, **changes: Any) -> StackRun:
     return run_stack(PROJECT, dataclasses.replace(base, config=config))
 
 
-def set_group(**fields: Any) -> Any:
-    return lambda groups: groups[0].update(fields)
+def set_pool(**fields: Any) -> Any:
+    return lambda pools: pools[0].update(fields)
 
 
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
         (
-            {"gpuNodeGroups": set_group(instanceType="g9.mega")},
-            "hybrid-llm-infra:gpuNodeGroups[0].instanceType: unknown GPU instance type; allowed: NVIDIA x86_64",
+            {"gpuNodePools": set_pool(instanceTypes=["g9.mega"])},
+            "hybrid-llm-infra:gpuNodePools[0].instanceTypes[0]: unknown GPU instance type; allowed: NVIDIA x86_64",
         ),
         (
-            {"gpuNodeGroups": set_group(instanceType="m6i.large")},
-            "hybrid-llm-infra:gpuNodeGroups[0].instanceType: unknown GPU instance type",
+            {"gpuNodePools": set_pool(instanceTypes=["m6i.large"])},
+            "hybrid-llm-infra:gpuNodePools[0].instanceTypes[0]: unknown GPU instance type",
         ),
         (
-            {"gpuNodeGroups": set_group(gpuCount=0, maxSize=2)},
-            "hybrid-llm-infra:gpuNodeGroups[0].gpuCount: 0 GPUs per node with maxSize > 0",
+            {"gpuNodePools": set_pool(instanceTypes=[], instanceFamilies=["m6i"])},
+            "hybrid-llm-infra:gpuNodePools[0].instanceFamilies[0]: 'm6i' is not an instance family with NVIDIA GPUs",
         ),
         (
-            {"gpuNodeGroups": set_group(minSize=3, desiredSize=3, maxSize=2)},
-            "hybrid-llm-infra:gpuNodeGroups[0].maxSize: need minSize <= desiredSize <= maxSize (got 3 <= 3 <= 2)",
+            {"gpuNodePools": set_pool(instanceTypes=[], instanceFamilies=["g6e"], gpuLimit=4)},
+            "hybrid-llm-infra:gpuNodePools[0].gpuLimit: 4 is below the 8 GPUs of one g6e.48xlarge node",
+        ),
+        (
+            {"gpuNodePools": set_pool(instanceTypes=["g6e.12xlarge"], gpuLimit=2)},
+            "hybrid-llm-infra:gpuNodePools[0].gpuLimit: 2 is below the 4 GPUs of one g6e.12xlarge node",
+        ),
+        (
+            {"gpuNodePools": lambda pools: pools[0].pop("gpuLimit")},
+            "hybrid-llm-infra:gpuNodePools[0].gpuLimit: required",
+        ),
+        (
+            {"gpuNodePools": set_pool(instanceTypes=[])},
+            "hybrid-llm-infra:gpuNodePools[0].instanceFamilies: set instanceTypes or instanceFamilies",
+        ),
+        (
+            {"gpuNodePools": set_pool(capacityTypes=["reserved"])},
+            "hybrid-llm-infra:gpuNodePools[0].capacityTypes[0]:",
+        ),
+        (
+            {"gpuNodePools": set_pool(consolidateAfterSeconds=60)},
+            "hybrid-llm-infra:gpuNodePools[0].consolidateAfterSeconds: 60s is shorter than the slowest model's "
+            "startupTimeoutSeconds",
+        ),
+        (
+            {"eks": lambda eks: eks.update(karpenter={"amiAlias": "al2023@latest"})},
+            "hybrid-llm-infra:eks.karpenter.amiAlias:",
         ),
         (
             {"eks": lambda eks: eks.update(kubernetesVersion="1.27")},
@@ -216,29 +252,53 @@ def test_excluding_the_zone_gpus_do_not_use_changes_nothing() -> None:
     config["hybrid-llm-infra:gpuPlacement"] = json.dumps({"minAzs": 2, "excludedAzIds": ["mec1-az3"]})
     run = run_stack(PROJECT, dataclasses.replace(PROJECT.stack("dubai"), config=config))
     assert run.ok, (run.problems, run.crash)
-    assert run.outputs["gpuNodeGroupZones"] == {"l40s": ["me-central-1a", "me-central-1b"]}
+    assert run.outputs["gpuNodePoolZones"] == {"l40s": ["me-central-1a", "me-central-1b"]}
+    (pool,) = gpu_node_pools(run)
+    assert requirement(pool, "topology.kubernetes.io/zone") == ["me-central-1a", "me-central-1b"]
+
+
+def test_an_excluded_zone_disappears_from_the_nodepool_requirements() -> None:
+    config = dict(PROJECT.stack("dubai").config)
+    config["hybrid-llm-infra:gpuPlacement"] = json.dumps({"minAzs": 1, "excludedAzIds": ["mec1-az2"]})
+    run = run_stack(PROJECT, dataclasses.replace(PROJECT.stack("dubai"), config=config))
+    assert run.ok, (run.problems, run.crash)
+    (pool,) = gpu_node_pools(run)
+    assert requirement(pool, "topology.kubernetes.io/zone") == ["me-central-1a"]  # 1b is mec1-az2
+    assert run.outputs["gpuNodePoolZones"] == {"l40s": ["me-central-1a"]}
 
 
 def test_a_type_the_region_does_not_offer_names_where_it_is_offered() -> None:
-    run = run_with("dubai", gpuNodeGroups=set_group(instanceType="g4dn.xlarge"))
+    run = run_with("dubai", gpuNodePools=set_pool(instanceTypes=["g4dn.xlarge"]))
     assert run.resources == []
     (problem,) = run.problems
-    assert problem.startswith("hybrid-llm-infra:gpuNodeGroups[0].instanceType: g4dn.xlarge is offered in me-central-1")
+    assert problem.startswith("hybrid-llm-infra:gpuNodePools[0].instanceTypes: g4dn.xlarge is offered in me-central-1")
     assert "none of the stack's zones" in problem
 
 
 def test_placement_follows_the_offerings_of_each_type() -> None:
     # p5en.48xlarge: moto's data offers it in me-central-1a and -1c (not 1b), unlike g6e.
-    run = run_with("dubai", gpuNodeGroups=set_group(instanceType="p5en.48xlarge", gpuCount=8))
+    run = run_with("dubai", gpuNodePools=set_pool(instanceTypes=["p5en.48xlarge"], gpuLimit=8))
     assert run.ok, (run.problems, run.crash)
-    assert run.outputs["gpuNodeGroupZones"] == {"l40s": ["me-central-1a", "me-central-1c"]}
+    assert run.outputs["gpuNodePoolZones"] == {"l40s": ["me-central-1a", "me-central-1c"]}
+
+
+def test_a_family_pool_lists_only_the_types_offered_in_its_zones() -> None:
+    run = run_with("dubai", gpuNodePools=set_pool(instanceTypes=[], instanceFamilies=["g6e"], gpuLimit=8))
+    assert run.ok, (run.problems, run.crash)
+    (pool,) = gpu_node_pools(run)
+    zones = requirement(pool, "topology.kubernetes.io/zone")
+    types = requirement(pool, "node.kubernetes.io/instance-type")
+    family = sorted(t for t in NVIDIA_GPU_INSTANCE_TYPES if t.startswith("g6e."))
+    offered = [t for t in family if offering_zones("me-central-1", t) & set(zones)]
+    assert types == offered and "g6e.2xlarge" in types
+    assert pool.inputs["spec"]["limits"] == {"nvidia.com/gpu": "8"}
 
 
 def test_a_model_larger_than_any_gpu_node_is_refused_before_any_resource() -> None:
     run = run_with("dubai", inference=lambda models: models[0].update(gpus=4))
     assert run.resources == []
     assert run.problems == [
-        "hybrid-llm-infra:inference[0].gpus: 4 GPUs per replica, but the largest GPU node group has 1 GPU(s) per node"
+        "hybrid-llm-infra:inference[0].gpus: 4 GPUs per replica, but the largest GPU node of any pool has 1 GPU(s)"
     ]
 
 
@@ -260,7 +320,7 @@ def test_cli_exits_2_with_one_clean_line_for_a_placement_error(tmp_path: Any) ->
     assert "Traceback" not in result.stderr + result.stdout
     lines = [line for line in result.stderr.splitlines() if line.startswith("dubai: ")]
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("dubai: hybrid-llm-infra:gpuNodeGroups[0].instanceType: g6e.2xlarge is offered in")
+    assert lines[0].startswith("dubai: hybrid-llm-infra:gpuNodePools[0].instanceTypes: g6e.2xlarge is offered in")
     assert "me-central-1a (mec1-az1), me-central-1b (mec1-az2)" in lines[0]
 
 

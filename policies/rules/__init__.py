@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.rules import aws, isolation, kubernetes, residency_rules  # noqa: F401  (each module registers its policies)
+from policies.rules import (  # noqa: F401  (each module registers its policies)
+    aws,
+    isolation,
+    karpenter,
+    kubernetes,
+    residency_rules,
+)
 from policies.rules.base import registered_policies
 from policies.rules.exemptions import EXEMPTION_POLICY
 
