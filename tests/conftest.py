@@ -10,6 +10,7 @@ so a module's shared fixture is built once and the network-namespace labs run on
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -132,8 +133,19 @@ def xdist_group_of(item: pytest.Item) -> str | None:
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        group = xdist_group_of(item)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {item: xdist_group_of(item) for item in items}
+    for item, group in groups.items():
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+    if hasattr(config, "workerinput"):  # an xdist worker: its order is the order the groups are handed out in
+        # The netns group first: it mostly waits (DPD, failover), so it overlaps the rest only if it starts at
+        # once. Then the other groups, largest first (what xdist's own --loadscope-reorder does, switched off in
+        # pyproject so this order holds); single tests fill the gaps. A stable sort: each group keeps its order.
+        sizes = Counter(groups.values())
+
+        def rank(item: pytest.Item) -> tuple[bool, int]:
+            group = groups[item]
+            return group != NETNS_GROUP, -sizes[group] if group is not None else 0
+
+        items.sort(key=rank)
