@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from infra.analyzer import AnalyzedResource, Diagnostic, PolicyPackError, PolicyPackProcess, ProviderInfo
 from infra.engine import StackRun
@@ -128,6 +129,24 @@ def _address_plan_cidrs(config: Mapping[str, Any]) -> dict[str, list[str]]:
     return {"onpremCidrs": [str(c) for c in onprem.get("cidrs") or []], "awsCidrs": aws_cidrs}
 
 
+def _remote_write_jurisdictions(config: Mapping[str, Any]) -> dict[str, str]:
+    """Host -> jurisdiction of the receivers ``hybrid-llm-infra:metrics.remoteWrite`` declares (validated already)."""
+    metrics = config.get("hybrid-llm-infra:metrics")
+    if isinstance(metrics, str):
+        try:
+            metrics = json.loads(metrics)
+        except ValueError:
+            metrics = None
+    if not isinstance(metrics, Mapping):
+        return {}
+    out = {}
+    for entry in metrics.get("remoteWrite") or []:
+        host = urlsplit(str(entry.get("url") or "")).hostname
+        if host and entry.get("jurisdiction"):
+            out[host] = str(entry["jurisdiction"])
+    return out
+
+
 def stack_policy_values(
     stack_config: Mapping[str, Any], all_configs: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -148,6 +167,7 @@ def stack_policy_values(
         "onpremJurisdiction": onprem,
         "defaultAwsRegion": str(stack_config.get("aws:region") or ""),
         **_address_plan_cidrs(stack_config),
+        "remoteWriteJurisdictions": _remote_write_jurisdictions(stack_config),
     }
 
 

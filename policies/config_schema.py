@@ -96,6 +96,15 @@ SPECIFIC: dict[str, dict[str, dict[str, Any]]] = {
             "description": "Every AWS site's VPC CIDR and VPN inside CIDRs (addressPlan.awsSites).",
         },
     },
+    "metrics-remote-write-in-jurisdiction": {
+        "remoteWriteJurisdictions": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "enum": JURISDICTION_IDS},
+            "default": {},
+            "description": "Jurisdiction of each remote-write receiver host that is not an AWS regional endpoint "
+            "(infra check fills it from the stack's metrics.remoteWrite).",
+        },
+    },
     "vpn-crypto": {
         "minDhGroup": {
             "type": "integer",

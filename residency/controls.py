@@ -230,6 +230,29 @@ _CONTROLS = (
         "another region's VPC (regions reach only on-prem).",
     ),
     Control(
+        "scaledobject-gpu-quota",
+        "Autoscaling stays within the namespace's GPU quota",
+        "Every KEDA ScaledObject's maxReplicaCount times the GPUs one replica of its Deployment requests, summed over "
+        "the namespace, fits the namespace's ResourceQuota requests.nvidia.com/gpu.",
+        "medium",
+        "mandatory",
+        (GDPR_SECURITY, PDPL_SECURITY),
+        "Lower autoscaling.maxReplicas (or the model's gpus), or raise the namespace's GPU quota "
+        "(kubernetes.quotas.<namespace>.gpus).",
+    ),
+    Control(
+        "metrics-remote-write-in-jurisdiction",
+        "Metrics are written remotely only inside the jurisdiction",
+        "A Prometheus (kube-prometheus-stack values or a Prometheus/PrometheusAgent resource) remote-writes only to "
+        "receivers in the stack's jurisdiction: an AWS regional endpoint of one of its regions, or a receiver "
+        "declared with that jurisdiction.",
+        "critical",
+        "mandatory",
+        (GDPR_TRANSFER, PDPL_TRANSFER),
+        "Remove the remote-write URL, or point it at a receiver in the stack's jurisdiction and declare it under "
+        "metrics.remoteWrite with its jurisdiction and region.",
+    ),
+    Control(
         "policy-exemption",
         "Exempted violations are recorded with reason and expiry",
         "A resource may waive one control with a dated, reasoned exemption (AWS tag policy-exemption:<control>, "

@@ -9,6 +9,7 @@ from policies.rules import (  # noqa: F401  (each module registers its policies)
     isolation,
     karpenter,
     kubernetes,
+    metrics,
     residency_rules,
 )
 from policies.rules.base import registered_policies
