@@ -339,3 +339,37 @@ def test_dubai_nodepool_offers_only_the_zones_moto_says_offer_the_type() -> None
         loc for t, loc in aws_data.instance_type_offerings("me-central-1", "availability-zone") if t == instance_type
     }
     assert sorted(offered) == requirements["topology.kubernetes.io/zone"] == ["me-central-1a", "me-central-1b"]
+
+
+def test_component_args_refuse_a_pool_set_without_capacity() -> None:
+    from components.karpenter_nodepools import GpuNodePoolArgs, GpuNodePoolsArgs
+
+    def args(*pools: GpuNodePoolArgs) -> GpuNodePoolsArgs:
+        return GpuNodePoolsArgs(
+            cluster_name="c",
+            node_role_name="r",
+            ami_alias=KARPENTER_AMI_ALIAS,
+            kms_key_arn="k",
+            pools=pools,
+            kubernetes_provider=None,  # type: ignore[arg-type]
+            controller=(),
+        )
+
+    good = GpuNodePoolArgs(name="l40s", instance_types=["g6e.2xlarge"], zones=["eu-central-1a"], gpu_limit=2)
+    assert args(good).pools == (good,)
+    with pytest.raises(ValueError, match="no GPU capacity"):
+        args()
+    with pytest.raises(ValueError, match="no zone"):
+        args(GpuNodePoolArgs(name="l40s", instance_types=["g6e.2xlarge"], zones=[], gpu_limit=2))
+    with pytest.raises(ValueError, match="gpu_limit"):
+        args(GpuNodePoolArgs(name="l40s", instance_types=["g6e.2xlarge"], zones=["eu-central-1a"], gpu_limit=0))
+    with pytest.raises(ValueError, match="capacity types"):
+        args(
+            GpuNodePoolArgs(
+                name="l40s",
+                instance_types=["g6e.2xlarge"],
+                zones=["eu-central-1a"],
+                gpu_limit=2,
+                capacity_types=["reserved"],
+            )
+        )
