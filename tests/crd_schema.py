@@ -23,7 +23,12 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that reads a bare ``=`` scalar (YAML's value tag) as the string "=" (see the shared README)."""
 
 
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+def _value_as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    assert isinstance(node, yaml.ScalarNode)
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", _value_as_string)
 
 
 @cache
