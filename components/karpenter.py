@@ -63,6 +63,9 @@ class KarpenterControllerArgs:
     system_nodes: Sequence[pulumi.Resource]
     """What must run before the controller: the system node group (its only home) and the Pod Identity agent."""
     replicas: int = 2
+    isolated_vpc: bool = False
+    """Karpenter's ``settings.isolatedVPC``: no calls to AWS endpoints outside the VPC's reach, which turns off its
+    on-demand price look-ups (it then uses the price list built into the release)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -240,6 +243,7 @@ class KarpenterController(pulumi.ComponentResource):
                     "clusterName": args.cluster_name,
                     "clusterEndpoint": args.cluster_endpoint,
                     "interruptionQueue": self.queue.name,
+                    "isolatedVPC": args.isolated_vpc,
                 },
             },
             atomic=True,

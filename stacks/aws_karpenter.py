@@ -12,9 +12,25 @@ from components.aws_gpu_cluster import AwsGpuInferenceCluster
 from components.helm_chart import HelmChart
 from components.karpenter import KarpenterController, KarpenterControllerArgs
 from components.karpenter_nodepools import GpuNodePoolArgs, GpuNodePools, GpuNodePoolsArgs
+from residency import jurisdiction_for_region
 from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
 from stackconfig.aws_cluster import GpuNodePoolConfig
 from stacks.gpu_placement import PoolPlacement
+
+
+def pricing_api_region(region: str) -> str:
+    """Where Karpenter asks the AWS Price List API from ``region`` (pkg/providers/pricing/pricing.go, NewAPI)."""
+    for prefix, pricing_region in (("ap-", "ap-south-1"), ("cn-", "cn-northwest-1"), ("eu-", "eu-central-1")):
+        if region.startswith(prefix):
+            return pricing_region
+    return "us-east-1"
+
+
+def pricing_stays_in_jurisdiction(region: str) -> bool:
+    """Whether Karpenter's price look-ups stay in the jurisdiction of ``region`` (no call leaves it otherwise)."""
+    home = jurisdiction_for_region(region)
+    return home is not None and home == jurisdiction_for_region(pricing_api_region(region))
+
 
 MIN_CONSOLIDATE_AFTER_SECONDS = 300
 """Without models, a pool still waits five minutes before removing an empty node (a new pod may come)."""
@@ -77,6 +93,8 @@ def build_gpu_capacity(
             chart=HelmChart(karpenter.chart.repository, karpenter.chart.chart, karpenter.chart.version),
             kubernetes_provider=cluster.kubernetes_provider,
             system_nodes=[cluster.system_node_group, cluster.addons["eks-pod-identity-agent"]],
+            # Public price lists only, but the controller of a UAE stack would otherwise call us-east-1.
+            isolated_vpc=not pricing_stays_in_jurisdiction(config.aws_region),
             tags=tags,
             labels=labels,
         ),

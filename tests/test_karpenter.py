@@ -373,3 +373,19 @@ def test_component_args_refuse_a_pool_set_without_capacity() -> None:
                 capacity_types=["reserved"],
             )
         )
+
+
+def test_price_lookups_never_leave_the_jurisdiction() -> None:
+    from stacks.aws_karpenter import pricing_api_region, pricing_stays_in_jurisdiction
+
+    # Karpenter's NewAPI: eu-* asks eu-central-1, ap-* ap-south-1, everything else us-east-1.
+    assert pricing_api_region("eu-central-1") == "eu-central-1" and pricing_api_region("me-central-1") == "us-east-1"
+    assert pricing_stays_in_jurisdiction("eu-central-1") and not pricing_stays_in_jurisdiction("me-central-1")
+    settings = {
+        stack: named(shipped_runs()[stack], "kubernetes:helm.sh/v3:Release", f"{stack}-karpenter-chart").inputs[
+            "values"
+        ]["settings"]
+        for stack in AWS_STACKS
+    }
+    assert settings["frankfurt"]["isolatedVPC"] is False  # EU prices come from eu-central-1
+    assert settings["dubai"]["isolatedVPC"] is True  # no call to us-east-1: the release's built-in price list
