@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pulumi_kubernetes as k8s
 
 QUEUE_METRIC = "vllm:num_requests_waiting"
+MAX_STABILIZATION_WINDOW_SECONDS = 3600
+"""Kubernetes refuses an HPA scale-down stabilization window above this (autoscaling validation)."""
 SCALED_OBJECT_API = "keda.sh/v1alpha1"
 POD_MONITOR_API = "monitoring.coreos.com/v1"
 # Resolved at import, not first use (infra check forks a worker per stack after importing the program).
@@ -55,6 +57,8 @@ class QueueScaling:
             raise ValueError("threshold must be > 0")
         if not self.min_replicas <= self.fallback_replicas <= self.max_replicas:
             raise ValueError("fallback_replicas must lie in min_replicas..max_replicas")
+        if not 0 < self.cooldown_seconds <= MAX_STABILIZATION_WINDOW_SECONDS:
+            raise ValueError(f"cooldown_seconds must lie in 1..{MAX_STABILIZATION_WINDOW_SECONDS} (HPA limit)")
 
 
 def promql_string(value: str) -> str:

@@ -161,6 +161,11 @@ class Resources(_Model):
     memory_limit: Quantity = Field(default="48Gi", description="Memory limit (also bounds /dev/shm use).")
 
 
+MAX_STABILIZATION_WINDOW_SECONDS = 3600
+"""Kubernetes' limit on an HPA's behavior.scaleDown.stabilizationWindowSeconds (autoscaling validation,
+MaxStabilizationWindowSeconds): KEDA's HPA holds replicas between N and 1 for the model's cooldown."""
+
+
 class Autoscaling(_Model):
     """A KEDA ScaledObject on the model's queue: ``sum(vllm:num_requests_waiting{model_name="<servedModelName>"})``
     read from the cluster's Prometheus; KEDA aims at ``queueThreshold`` waiting requests per replica."""
@@ -180,7 +185,7 @@ class Autoscaling(_Model):
     cooldown_seconds: int | None = Field(
         default=None,
         ge=60,
-        le=7200,
+        le=3600,
         description="Seconds without load before scaling down; at least startupTimeoutSeconds (default: it).",
     )
 
@@ -267,6 +272,13 @@ class InferenceServiceConfig(_Model):
     @model_validator(mode="after")
     def _cooldown_covers_startup(self) -> InferenceServiceConfig:
         cooldown = self.autoscaling.cooldown_seconds
+        if cooldown is None and self.startup_timeout_seconds > MAX_STABILIZATION_WINDOW_SECONDS:
+            raise ValueError(
+                f"startupTimeoutSeconds ({self.startup_timeout_seconds}) is longer than the "
+                f"{MAX_STABILIZATION_WINDOW_SECONDS} s the HPA's scale-down stabilization window may hold (Kubernetes "
+                "refuses more), so the autoscaler could drop a replica before a new one loads; allowed with "
+                f"autoscaling: at most {MAX_STABILIZATION_WINDOW_SECONDS}"
+            )
         if cooldown is not None and cooldown < self.startup_timeout_seconds:
             raise ValueError(
                 f"autoscaling.cooldownSeconds ({cooldown}) is shorter than startupTimeoutSeconds "

@@ -69,6 +69,18 @@ CASES = [
         f"{P}:kubernetes.models[0]: autoscaling.cooldownSeconds (600) is shorter than startupTimeoutSeconds (1800)",
     ),
     (
+        "onprem",
+        "kubernetes",
+        onprem_model(startupTimeoutSeconds=5400),
+        f"{P}:kubernetes.models[0]: startupTimeoutSeconds (5400) is longer than the 3600 s",
+    ),
+    (
+        "onprem",
+        "kubernetes",
+        onprem_model(startupTimeoutSeconds=5400, autoscaling={"cooldownSeconds": 5400}),
+        f"{P}:kubernetes.models[0].autoscaling.cooldownSeconds: ",
+    ),
+    (
         "frankfurt",
         "inference",
         aws_model(fallbackReplicas=5, maxReplicas=2),
