@@ -19,7 +19,7 @@ from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.images import production_image_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
-from stackconfig.observability import metrics_problems
+from stackconfig.observability import metrics_problems, namespace_problems
 from stackconfig.onprem_cluster import cluster_problems, exposure_problems
 from stackconfig.types import PROJECT
 from stackconfig.vpn import gateway_problems, vpn_problems
@@ -76,6 +76,16 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
     problems += metrics_problems(
         f"{PROJECT}:metrics", config.metrics, config.deployment.jurisdiction, config.deployment.kind
     )
+    if isinstance(config, OnPremStackConfig):
+        kube = config.kubernetes
+        taken = {ns: f"{PROJECT}:kubernetes.namespaces" for ns in kube.namespaces}
+        taken[kube.gpu_operator.namespace] = f"{PROJECT}:kubernetes.gpuOperator.namespace"
+        if kube.vpn_gateway_namespace:
+            taken[kube.vpn_gateway_namespace] = f"{PROJECT}:kubernetes.vpnGatewayNamespace"
+    else:
+        taken = {m.namespace: f"{PROJECT}:inference[{i}].namespace" for i, m in enumerate(config.inference)}
+        taken.setdefault("inference", "the AWS cluster's inference namespace")
+    problems += namespace_problems(config.metrics, config.keda, taken)
     if isinstance(config, OnPremStackConfig):
         problems += _onprem_cluster_problems(config)
         problems += gateway_problems(config.vpn_gateway, config.address_plan)

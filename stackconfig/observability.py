@@ -147,6 +147,19 @@ class KedaConfig(_Model):
     namespace: str = Field(default="keda", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
+def namespace_problems(metrics: MetricsConfig, keda: KedaConfig, taken: dict[str, str]) -> list[Problem]:
+    """The metrics and KEDA namespaces are their own: not an inference namespace, nor each other's.
+    ``taken`` maps namespaces the stack already uses to the key that names them."""
+    owned = {**taken}
+    problems = []
+    for key, namespace in (("metrics.namespace", metrics.namespace), ("keda.namespace", keda.namespace)):
+        path = f"hybrid-llm-infra:{key}"
+        if namespace in owned:
+            problems.append(Problem(path, f"{namespace!r} is already used by {owned[namespace]}; choose another"))
+        owned.setdefault(namespace, path)
+    return problems
+
+
 def metrics_problems(base: str, metrics: MetricsConfig, jurisdiction: str, kind: str) -> list[Problem]:
     """Checks that need the stack: remote write stays in the jurisdiction, retention fits the volume, the storage
     class is the site's own (on-prem) or the stack's encrypted one (AWS). ``base`` is ``hybrid-llm-infra:metrics``."""

@@ -124,6 +124,18 @@ CASES = [
         f"{P}:metrics.storageClass: required on-prem",
     ),
     (
+        "onprem",
+        "metrics",
+        lambda m: m.update(namespace="inference"),
+        f"{P}:metrics.namespace: 'inference' is already used by {P}:kubernetes.namespaces",
+    ),
+    (
+        "frankfurt",
+        "keda",
+        lambda k: k.update(namespace="monitoring"),
+        f"{P}:keda.namespace: 'monitoring' is already used by {P}:metrics.namespace",
+    ),
+    (
         "frankfurt",
         "metrics",
         lambda m: m.update(storageClass="standard"),
