@@ -10,6 +10,7 @@ so a module's shared fixture is built once and the network-namespace labs run on
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,16 @@ from infra.mocks import Capture, CapturedResource, OfflineMocks, RecordingMonito
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A non-interactive shell starts a background job (`make test &`, `nohup ... &`) with SIGINT ignored, and an
+    # ignored signal stays ignored across exec: every policy pack the tests start would then ignore the SIGINT
+    # PolicyPackProcess.close() sends and be SIGKILLed after the grace (seen: 5 s per `infra check` subprocess,
+    # a 300 s wait and a failure in the analyzer's clean-exit tests). A handled signal is reset to the default on
+    # exec, so a handler here (Python's own) gives every child the SIGINT it would get from an interactive shell.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class MockStack:
