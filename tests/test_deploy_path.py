@@ -89,8 +89,15 @@ def test_the_eks_endpoint_admits_the_deploy_runners_and_no_one_else(stack: str) 
     assert set(vpc["publicAccessCidrs"]) == {*config.deploy_runner.egress_cidrs, *config.eks.public_access_cidrs}
     assert not any(cidr.endswith("/0") for cidr in vpc["publicAccessCidrs"])
     # ...and the identity those runners deploy as is a cluster admin through an access entry.
-    entries = {r.inputs["principalArn"] for r in shipped_runs()[stack].resources if r.type.endswith(":AccessEntry")}
-    assert entries == set(config.eks.admin_principal_arns)
+    entries = [r.inputs for r in shipped_runs()[stack].resources if r.type.endswith(":AccessEntry")]
+    admins = {e["principalArn"] for e in entries if e["type"] == "STANDARD"}
+    assert admins == set(config.eks.admin_principal_arns)
+    # The only other principals are node roles (EC2_LINUX: kubelet permissions, no admin policy).
+    assert {e["type"] for e in entries} <= {"STANDARD", "EC2_LINUX"}
+    grants = {
+        r.inputs["principalArn"] for r in shipped_runs()[stack].resources if r.type.endswith(":AccessPolicyAssociation")
+    }
+    assert grants == admins
     assert cluster.inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is False
 
 
