@@ -23,7 +23,8 @@ KUBE_PROMETHEUS_STACK = ("https://prometheus-community.github.io/helm-charts", "
 KEDA = ("https://kedacore.github.io/charts", "keda", "2.17.2")
 DCGM_EXPORTER = ("https://nvidia.github.io/dcgm-exporter/helm-charts", "dcgm-exporter", "4.8.4")
 # The EKS add-on build of the EBS CSI driver v1.49.0 (public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver:v1.49.0);
-# `aws eks describe-addon-versions --addon-name aws-ebs-csi-driver --kubernetes-version 1.33` lists the builds.
+# `aws eks describe-addon-versions --addon-name aws-ebs-csi-driver --kubernetes-version 1.33` lists the builds;
+# v1.49.0-eksbuild.1 is the build public EKS configs pin next to coredns v1.12.4-eksbuild.1 (not checked live).
 EBS_CSI_ADDON_VERSION = "v1.49.0-eksbuild.1"
 
 # Prometheus' --storage.tsdb.retention.time is a Prometheus duration; 0 (or none) means "keep forever" is not
