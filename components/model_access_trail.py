@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_aws import cloudtrail, s3
 
-from components.model_bucket import tls_only_statement
+from components.private_bucket import private_bucket, tls_only_statement
 
 TYPE_TOKEN = "hybrid-llm-infra:storage:ModelAccessTrail"
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
@@ -68,51 +68,19 @@ class ModelAccessTrail(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelAccessTrailArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.log_bucket = s3.Bucket(
+        hardened = private_bucket(
             f"{name}-logs",
-            bucket=args.log_bucket_name,
-            force_destroy=False,
-            tags={**args.tags, "Name": args.log_bucket_name},
-            opts=child,
+            f"{name}-logs",
+            args.log_bucket_name,
+            args.kms_key_arn,
+            # No bucket key: with one, CloudTrail's SSE-KMS writes would use it (S3 user guide, "Configuring an S3
+            # Bucket Key at the object level") and CloudTrail would need kms:Decrypt too (CloudTrail user guide,
+            # "Configure AWS KMS key policies for CloudTrail").
+            bucket_key_enabled=False,
+            tags=args.tags,
+            parent=self,
         )
-        blocks = s3.BucketPublicAccessBlock(
-            f"{name}-logs-public-access-block",
-            bucket=self.log_bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        s3.BucketOwnershipControls(
-            f"{name}-logs-ownership",
-            bucket=self.log_bucket.id,
-            rule=s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-logs-sse",
-            bucket=self.log_bucket.id,
-            rules=[
-                s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
-                    ),
-                    # No bucket key: with one, CloudTrail's SSE-KMS writes would use it (S3 user guide, "Configuring
-                    # an S3 Bucket Key at the object level") and CloudTrail would need kms:Decrypt too (CloudTrail
-                    # user guide, "Configure AWS KMS key policies for CloudTrail").
-                    bucket_key_enabled=False,
-                )
-            ],
-            opts=child,
-        )
-        versioning = s3.BucketVersioning(
-            f"{name}-logs-versioning",
-            bucket=self.log_bucket.id,
-            versioning_configuration=s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
+        self.log_bucket, blocks, versioning = hardened.bucket, hardened.public_access_block, hardened.versioning
         s3.BucketLifecycleConfiguration(
             f"{name}-logs-lifecycle",
             bucket=self.log_bucket.id,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_aws import s3
+
+from components.private_bucket import private_bucket, tls_only_policy
 
 TYPE_TOKEN = "hybrid-llm-infra:storage:ModelBucket"
 # Resolve the SDK's lazy modules when this module is imported, not at the first registration:
@@ -46,48 +47,16 @@ class ModelBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.bucket = s3.Bucket(
+        hardened = private_bucket(
             f"{name}-bucket",
-            bucket=args.bucket_name,
-            force_destroy=False,
-            tags={**args.tags, "Name": args.bucket_name},
-            opts=child,
+            name,
+            args.bucket_name,
+            args.kms_key_arn,
+            bucket_key_enabled=True,
+            tags=args.tags,
+            parent=self,
         )
-        blocks = s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=self.bucket.id,
-            rule=s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-sse",
-            bucket=self.bucket.id,
-            rules=[
-                s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=args.kms_key_arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child,
-        )
-        versioning = s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=self.bucket.id,
-            versioning_configuration=s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
+        self.bucket, blocks, versioning = hardened.bucket, hardened.public_access_block, hardened.versioning
         s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=self.bucket.id,
@@ -117,20 +86,3 @@ class ModelBucket(pulumi.ComponentResource):
         self.bucket_name = self.bucket.bucket
         self.arn = self.bucket.arn
         self.register_outputs({"bucketName": self.bucket_name, "arn": self.arn})
-
-
-def tls_only_policy(bucket_arn: str) -> str:
-    """Deny every request that does not use TLS (aws:SecureTransport false), for the bucket and its objects."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [tls_only_statement(bucket_arn)]})
-
-
-def tls_only_statement(bucket_arn: str) -> dict[str, object]:
-    """The statement of ``tls_only_policy``, for buckets whose policy also grants something."""
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": {"AWS": "*"},
-        "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
