@@ -27,7 +27,7 @@ from pulumi_kubernetes.meta import v1 as meta_v1
 
 from components.eks_addons import AFTER_NODES, BEFORE_NODES, managed_addons, missing_versions
 from components.eks_iam import model_read_policy, pod_identity_trust, service_trust
-from components.helm_chart import HelmChart, chart_source
+from components.helm_chart import HelmChart, pinned_release
 from components.kubeconfig import kubeconfig
 
 TYPE_TOKEN = "hybrid-llm-infra:compute:AwsGpuInferenceCluster"
@@ -466,20 +466,15 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         # residency labels are on their namespace.
         namespace = self._namespace("nvidia-device-plugin", "privileged", [self.system_node_group])
         key, value, _ = GPU_TAINT
-        plugin = self._args.device_plugin
-        chart, repository_opts = chart_source(plugin.repository, plugin.chart)
-        return helm_v3.Release(
+        return pinned_release(
             f"{self._name}-nvidia-device-plugin",
-            name="nvidia-device-plugin",
-            chart=chart,
-            version=plugin.version,
-            repository_opts=repository_opts,
+            release_name="nvidia-device-plugin",
+            source=self._args.device_plugin,
             namespace=namespace.metadata.name,
             values={
                 "nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]},
                 "tolerations": [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}],
             },
-            atomic=True,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=self.kubernetes_provider,

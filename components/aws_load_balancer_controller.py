@@ -20,7 +20,7 @@ from pulumi_aws import eks, iam
 from pulumi_kubernetes.helm import v3 as helm_v3
 
 from components.eks_iam import pod_identity_trust
-from components.helm_chart import HelmChart, chart_source
+from components.helm_chart import HelmChart, pinned_release
 
 TYPE_TOKEN = "hybrid-llm-infra:endpoints:AwsLoadBalancerController"
 _SDK = (aws.get_caller_identity, eks.PodIdentityAssociation, iam.Role, iam.RolePolicy, helm_v3.Release)
@@ -101,13 +101,10 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *args.association_depends_on]),
         )
-        chart, repository_opts = chart_source(args.chart.repository, args.chart.chart)
-        self.release = helm_v3.Release(
+        self.release = pinned_release(
             f"{name}-release",
-            name="aws-load-balancer-controller",
-            chart=chart,
-            version=args.chart.version,
-            repository_opts=repository_opts,
+            release_name="aws-load-balancer-controller",
+            source=args.chart,
             namespace=NAMESPACE,
             values={
                 "clusterName": args.cluster_name,
@@ -119,7 +116,6 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
                 # Off: the webhook would claim every LoadBalancer Service without a class; ours name the class.
                 "enableServiceMutatorWebhook": False,
             },
-            atomic=True,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.kubernetes_provider,

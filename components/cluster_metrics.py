@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm_chart import HelmChart, chart_source
+from components.helm_chart import HelmChart, pinned_release
 from components.model_scaling import Scraper, scrape_network_policy_spec
 
 TYPE_TOKEN = "hybrid-llm-infra:metrics:ClusterMetrics"
@@ -183,20 +183,13 @@ class ClusterMetrics(pulumi.ComponentResource):
                 ],
             ),
         )
-        chart, repository_opts = chart_source(args.chart.repository, args.chart.chart)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-release",
-            name=FULLNAME,
-            chart=chart,
-            version=args.chart.version,
-            repository_opts=repository_opts,
+            release_name=FULLNAME,
+            source=args.chart,
             namespace=args.namespace,
-            create_namespace=False,
             values=chart_values(args),
-            atomic=True,
-            cleanup_on_fail=True,
             timeout=900,
-            max_history=10,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.release_depends_on]),
         )
         self.scraper = Scraper(

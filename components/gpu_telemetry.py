@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_metrics import admit_scraper, pss_labels
-from components.helm_chart import HelmChart, chart_source
+from components.helm_chart import HelmChart, pinned_release
 from components.model_scaling import Scraper
 
 TYPE_TOKEN = "hybrid-llm-infra:metrics:GpuTelemetry"
@@ -70,18 +70,12 @@ class GpuTelemetry(pulumi.ComponentResource):
             opts=in_ns,
         )
         admit_scraper(f"{name}-dcgm", args.namespace, POD_LABELS, PORT, args.scraper, labels, in_ns)
-        chart, repository_opts = chart_source(args.chart.repository, args.chart.chart)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-release",
-            name="dcgm-exporter",
-            chart=chart,
-            version=args.chart.version,
-            repository_opts=repository_opts,
+            release_name="dcgm-exporter",
+            source=args.chart,
             namespace=args.namespace,
-            create_namespace=False,
             values=chart_values(args),
-            atomic=True,
-            timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.release_depends_on]),
         )
         self.register_outputs({"namespace": args.namespace, "release": self.release.name})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import pulumi
 from pulumi_kubernetes.helm import v3 as helm_v3
 
 
@@ -25,3 +28,33 @@ def chart_source(repository: str, chart: str) -> tuple[str, helm_v3.RepositoryOp
     if repository.startswith("oci://"):
         return f"{repository.rstrip('/')}/{chart}", None
     return chart, helm_v3.RepositoryOptsArgs(repo=repository)
+
+
+def pinned_release(
+    resource_name: str,
+    *,
+    release_name: str,
+    source: HelmChart,
+    namespace: pulumi.Input[str],
+    values: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+    timeout: int = 600,
+) -> helm_v3.Release:
+    """A Helm release of a pinned chart, the way every release here is made: atomic (a failed install or upgrade
+    rolls back), its failed resources cleaned up, bounded history, into a namespace the stack created itself."""
+    chart, repository_opts = chart_source(source.repository, source.chart)
+    return helm_v3.Release(
+        resource_name,
+        name=release_name,
+        chart=chart,
+        version=source.version,
+        repository_opts=repository_opts,
+        namespace=namespace,
+        create_namespace=False,
+        values=dict(values),
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=timeout,
+        max_history=10,
+        opts=opts,
+    )

@@ -21,7 +21,7 @@ from pulumi_aws import cloudwatch, eks, iam, sqs
 from pulumi_kubernetes.helm import v3 as helm_v3
 
 from components.eks_iam import pod_identity_trust, service_trust
-from components.helm_chart import HelmChart, chart_source
+from components.helm_chart import HelmChart, pinned_release
 from components.karpenter_iam import (
     INTERRUPTION_EVENTS,
     eks_integration_policy,
@@ -214,16 +214,13 @@ class KarpenterController(pulumi.ComponentResource):
 
     def _release(self, depends_on: list[pulumi.Resource]) -> helm_v3.Release:
         args = self._args
-        chart, repository_opts = chart_source(args.chart.repository, args.chart.chart)
-        return helm_v3.Release(
+        # The chart's crds/ (NodePool, NodeClaim, EC2NodeClass, ...) is applied before its templates (Helm's
+        # default; it never upgrades CRDs: README, "GPU capacity (Karpenter)").
+        return pinned_release(
             f"{self._name}-chart",
-            name="karpenter",
-            chart=chart,
-            version=args.chart.version,
-            repository_opts=repository_opts,
+            release_name="karpenter",
+            source=args.chart,
             namespace=NAMESPACE,
-            # The chart's crds/ (NodePool, NodeClaim, EC2NodeClass, ...) is applied before its templates.
-            skip_crds=False,
             values={
                 "replicas": args.replicas,
                 "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
@@ -246,6 +243,5 @@ class KarpenterController(pulumi.ComponentResource):
                     "isolatedVPC": args.isolated_vpc,
                 },
             },
-            atomic=True,
             opts=pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=depends_on),
         )

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_metrics import pss_labels
-from components.helm_chart import HelmChart, chart_source
+from components.helm_chart import HelmChart, pinned_release
 
 TYPE_TOKEN = "hybrid-llm-infra:autoscaling:Keda"
 RELEASE = "keda"
@@ -99,20 +99,13 @@ class Keda(pulumi.ComponentResource):
                 ),
                 opts=in_ns,
             )
-        chart, repository_opts = chart_source(args.chart.repository, args.chart.chart)
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
             f"{name}-release",
-            name=RELEASE,
-            chart=chart,
-            version=args.chart.version,
-            repository_opts=repository_opts,
+            release_name=RELEASE,
+            source=args.chart,
             namespace=args.namespace,
-            create_namespace=False,
             values=chart_values(args),
-            atomic=True,
-            cleanup_on_fail=True,
             timeout=600,
-            max_history=10,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.release_depends_on]),
         )
         self.register_outputs({"namespace": args.namespace, "release": self.release.name})

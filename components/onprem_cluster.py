@@ -22,7 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_metrics import admit_scraper
-from components.helm_chart import chart_source
+from components.helm_chart import HelmChart, pinned_release
 from components.inference_service import InferenceService, InferenceServiceArgs, dns_egress_rule
 from components.model_scaling import Scraper
 
@@ -273,19 +273,12 @@ class OnPremInferenceCluster(pulumi.ComponentResource):
             admit_scraper(
                 f"{self._name}-dcgm-exporter", operator.namespace, pods, port, args.scraper, self._labels, self._in(ns)
             )
-        chart, repository_opts = chart_source(operator.repository, operator.chart)
-        return k8s.helm.v3.Release(
+        return pinned_release(
             f"{self._name}-gpu-operator",
-            name="gpu-operator",
-            chart=chart,
-            version=operator.version,
-            repository_opts=repository_opts,
+            release_name="gpu-operator",
+            source=HelmChart(operator.repository, operator.chart, operator.version),
             namespace=operator.namespace,
-            create_namespace=False,
-            values=dict(operator.values),
-            atomic=True,
-            cleanup_on_fail=True,
+            values=operator.values,
             timeout=900,
-            max_history=10,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.gpu_operator_depends_on]),
         )
