@@ -11,10 +11,13 @@ from infra.audit import command as audit_command
 from infra.diff import add_diff_parser, run_diff
 from infra.engine import StackRun, run_in_order
 from infra.inventory import inventory
+from infra.latency import latency_section, stack_configs
 from infra.order import OrderError, run_order
 from infra.policy_check import PackSession, PolicyPackError, StackChecks, StackPolicyResult, attach, report_of
 from infra.project import ProjectError, load_project
 from infra.render.json_format import render_json
+from infra.render.latency_markdown import render_latency_markdown
+from infra.render.latency_terminal import render_latency
 from infra.render.markdown import render_markdown
 from infra.render.sarif import render_sarif
 from infra.render.terminal import render_inventory, render_report
@@ -70,6 +73,9 @@ def _check(args: argparse.Namespace) -> int:
             on_stack_done=checks.submit if checks else None,
         )
         doc = inventory([runs[name] for name in order])
+        latency = latency_section(stack_configs(f.config for f in files))
+        if latency is not None:
+            doc["latency"] = latency
         results = {}
         policies: list[str] = []
         if session is not None and checks is not None:
@@ -109,11 +115,13 @@ def _report(
     if args.format == "json":
         text = render_json(doc)
     elif args.format == "markdown":
-        text = render_markdown(report)
+        text = render_markdown(report) + render_latency_markdown(doc.get("latency"))
     elif args.format == "sarif":
         text = render_sarif(report)
     else:
         text = render_inventory(doc) + ("" if args.no_policy else "\n" + render_report(report))
+        if doc.get("latency"):
+            text += "\n" + render_latency(doc["latency"])
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     else:

@@ -18,6 +18,7 @@ from residency import JURISDICTIONS
 from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.images import production_image_problems
+from stackconfig.latency import stack_latency_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
 from stackconfig.observability import metrics_problems, namespace_problems
 from stackconfig.onprem_cluster import cluster_problems, exposure_problems
@@ -86,6 +87,17 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
         taken = {m.namespace: f"{PROJECT}:inference[{i}].namespace" for i, m in enumerate(config.inference)}
         taken.setdefault("inference", "the AWS cluster's inference namespace")
     problems += namespace_problems(config.metrics, config.keda, taken)
+    problems += stack_latency_problems(
+        config.latency,
+        set(config.address_plan.aws_sites),
+        config.deployment.site,
+        onprem=isinstance(config, OnPremStackConfig),
+        # A region outside the jurisdiction is refused below; the site's location is not compared with it.
+        aws_region=config.aws_region
+        if isinstance(config, AwsStackConfig)
+        and config.aws_region in JURISDICTIONS[config.deployment.jurisdiction].aws_regions
+        else None,
+    )
     if isinstance(config, OnPremStackConfig):
         problems += _onprem_cluster_problems(config)
         problems += gateway_problems(config.vpn_gateway, config.address_plan)

@@ -25,6 +25,7 @@ from stackconfig.aws_cluster import (
     default_gpu_node_pools,
 )
 from stackconfig.deploy import AwsDeployRunnerConfig, DeployRunnerConfig
+from stackconfig.latency import LatencyConfig
 from stackconfig.observability import KedaConfig, MetricsConfig
 from stackconfig.onprem_cluster import (
     ContainerDefaults,
@@ -182,6 +183,9 @@ class _StackBase(_Model):
         default_factory=MetricsConfig, description="The cluster's Prometheus stack (kube-prometheus-stack)."
     )
     keda: KedaConfig = Field(default_factory=KedaConfig, description="KEDA, which scales the models on their queue.")
+    latency: LatencyConfig = Field(
+        default_factory=LatencyConfig, description="Markets and budgets, site locations, per-model SLOs (project)."
+    )
 
 
 class AwsStackConfig(_StackBase):
