@@ -348,6 +348,29 @@ def _route53_zone(c: ResourceContext) -> dict[str, Any]:
     return {"zoneId": zone_id, "arn": f"arn:aws:route53:::hostedzone/{zone_id}", "nameServers": []}
 
 
+@computes("aws:acm/certificate:Certificate", "cert")
+def _acm_certificate(c: ResourceContext) -> dict[str, Any]:
+    # What ACM answers for a DNS-validated certificate: one CNAME per name, under the name, pointing into
+    # acm-validations.aws (ACM user guide, "DNS validation").
+    names = [str(c.inputs.get("domainName") or ""), *(c.inputs.get("subjectAlternativeNames") or [])]
+    options = [
+        {
+            "domainName": name,
+            "resourceRecordName": f"_{stable_hex(c.id, name, length=32)}.{name}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{stable_hex(name, c.id, length=32)}.mock.acm-validations.aws.",
+        }
+        for name in names
+    ]
+    return {"domainValidationOptions": options, "status": "PENDING_VALIDATION"}
+
+
+@computes("aws:route53/record:Record", "rrset")
+def _route53_record(c: ResourceContext) -> dict[str, Any]:
+    # The provider reports the record's name, fully qualified without the trailing dot, as fqdn.
+    return {"fqdn": str(c.inputs.get("name") or "").rstrip(".")}
+
+
 for _token, _prefix in (
     ("aws:ec2/internetGateway:InternetGateway", "igw"),
     ("aws:ec2/natGateway:NatGateway", "nat"),

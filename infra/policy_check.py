@@ -147,6 +147,20 @@ def _remote_write_jurisdictions(config: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _front_door_sites(config: Mapping[str, Any]) -> dict[str, str]:
+    """Address -> jurisdiction of the on-prem entry ``hybrid-llm-infra:frontDoor.secondary`` declares (validated)."""
+    door = config.get("hybrid-llm-infra:frontDoor")
+    if isinstance(door, str):
+        try:
+            door = json.loads(door)
+        except ValueError:
+            door = None
+    secondary = door.get("secondary") if isinstance(door, Mapping) else None
+    if not isinstance(secondary, Mapping) or not secondary.get("address") or not secondary.get("jurisdiction"):
+        return {}
+    return {str(secondary["address"]): str(secondary["jurisdiction"])}
+
+
 def stack_policy_values(
     stack_config: Mapping[str, Any], all_configs: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -168,6 +182,7 @@ def stack_policy_values(
         "defaultAwsRegion": str(stack_config.get("aws:region") or ""),
         **_address_plan_cidrs(stack_config),
         "remoteWriteJurisdictions": _remote_write_jurisdictions(stack_config),
+        "frontDoorSites": _front_door_sites(stack_config),
     }
 
 

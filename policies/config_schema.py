@@ -105,6 +105,15 @@ SPECIFIC: dict[str, dict[str, dict[str, Any]]] = {
             "(infra check fills it from the stack's metrics.remoteWrite).",
         },
     },
+    "front-door-stays-in-jurisdiction": {
+        "frontDoorSites": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "enum": JURISDICTION_IDS},
+            "default": {},
+            "description": "Jurisdiction of each public front-door address or host that is not an AWS regional "
+            "name (infra check fills it from the stack's frontDoor.secondary).",
+        },
+    },
     "vpn-crypto": {
         "minDhGroup": {
             "type": "integer",

@@ -253,6 +253,23 @@ _CONTROLS = (
         "metrics.remoteWrite with its jurisdiction and region.",
     ),
     Control(
+        "front-door-stays-in-jurisdiction",
+        "A jurisdiction's public hostname answers only with sites of that jurisdiction",
+        "Every target of a Route 53 record of the stack's public hostnames (alias NLB zone, address or name), every "
+        "health check, every Global Accelerator endpoint group and every CloudFront origin lies in the stack's "
+        "jurisdiction; failover records come as one primary and one secondary, each with a health check; no "
+        "wildcard, geolocation (whose default answers any location), latency, geoproximity, weighted or "
+        "multivalue record, and no alias to a CloudFront distribution or a Global Accelerator, whose answers are "
+        "not tied to one jurisdiction.",
+        "critical",
+        "mandatory",
+        (GDPR_TRANSFER, GDPR_BY_DESIGN, PDPL_TRANSFER),
+        "Point the hostname only at this jurisdiction's region (its NLB alias zone) and, as the failover "
+        "secondary, at this jurisdiction's on-prem site (declared in frontDoor.secondary); give each failover "
+        "record its health check and its partner; delete wildcard, geolocation, latency and other catch-all "
+        "records, accelerators and distributions that reach another jurisdiction.",
+    ),
+    Control(
         "policy-exemption",
         "Exempted violations are recorded with reason and expiry",
         "A resource may waive one control with a dated, reasoned exemption (AWS tag policy-exemption:<control>, "

@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 from residency import JURISDICTIONS
 from stackconfig.addressing import check_address_plan
 from stackconfig.errors import ConfigError, Problem
+from stackconfig.front_door import front_door_problems
 from stackconfig.images import production_image_problems
 from stackconfig.latency import stack_latency_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
@@ -123,6 +124,7 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
         else:
             problems += _subnet_fit_problems(config)
             problems += vpn_problems(config.vpn, config.address_plan, config.deployment.site)
+        problems += front_door_problems(f"{PROJECT}:frontDoor", config.front_door, jurisdiction.id)
         if config.classification == "restricted":
             problems.append(
                 Problem(

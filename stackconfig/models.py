@@ -25,6 +25,7 @@ from stackconfig.aws_cluster import (
     default_gpu_node_pools,
 )
 from stackconfig.deploy import AwsDeployRunnerConfig, DeployRunnerConfig
+from stackconfig.front_door import FrontDoorConfig
 from stackconfig.latency import LatencyConfig
 from stackconfig.observability import KedaConfig, MetricsConfig
 from stackconfig.onprem_cluster import (
@@ -208,6 +209,9 @@ class AwsStackConfig(_StackBase):
     vpn: VpnConfig = Field(default_factory=VpnConfig, description="Site-to-site VPN to the on-prem gateway.")
     endpoints: EndpointsConfig = Field(
         default_factory=EndpointsConfig, description="Internal NLBs and private DNS of models exposed to on-prem."
+    )
+    front_door: FrontDoorConfig | None = Field(
+        default=None, description="The jurisdiction's public hostname (failover inside the jurisdiction)."
     )
 
     @field_validator("inference")

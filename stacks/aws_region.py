@@ -28,6 +28,7 @@ from stacks.aws_endpoints import RegionEndpoints, build_private_dns, build_regio
 from stacks.aws_karpenter import build_gpu_capacity, check_gpu_capacity
 from stacks.aws_metrics import ClusterScaling, build_aws_metrics
 from stacks.aws_vpn import build_aws_vpn
+from stacks.front_door import build_front_door, check_front_door, load_balancer_controller
 from stacks.gpu_placement import place_gpu_node_pools, region_zones
 from stacks.tags import stack_tags
 
@@ -72,6 +73,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
     network_zones = zones[: config.network.az_count]
     gpu_placement = place_gpu_node_pools(config, network_zones)
     check_gpu_capacity(config)
+    check_front_door(config)
     account = aws.get_caller_identity().account_id
     bucket_name = f"{PROJECT}-{site}-models-{account}"
     # The access trail's ARN is known before the trail exists: the key's and the log bucket's policies name it.
@@ -192,6 +194,20 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
     }
     endpoint_outputs = build_private_dns(config, endpoints, network, services, tags, with_provider) if endpoints else {}
     vpn_outputs = build_aws_vpn(config, network, key.arn, with_provider)
+    front_door_outputs = (
+        build_front_door(
+            config,
+            network,
+            cluster,
+            endpoints.controller
+            if endpoints
+            else load_balancer_controller(config, cluster, network, account, tags, with_provider),
+            tags,
+            with_provider,
+        )
+        if config.front_door
+        else {}
+    )
     return {
         "region": region,
         "jurisdiction": config.deployment.jurisdiction,
@@ -211,6 +227,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         "inferenceEndpoints": {name: svc.endpoint for name, svc in services.items()},
         **endpoint_outputs,
         **vpn_outputs,
+        **front_door_outputs,
     }
 
 

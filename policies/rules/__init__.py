@@ -6,6 +6,7 @@ from typing import Any
 
 from policies.rules import (  # noqa: F401  (each module registers its policies)
     aws,
+    front_door,
     isolation,
     karpenter,
     kubernetes,

@@ -1,0 +1,110 @@
+"""Config of a jurisdiction's public front door: its hostname in the public zone and who answers for it.
+
+Key: ``hybrid-llm-infra:frontDoor`` on an AWS stack (absent: no front door). The stack whose region is the
+jurisdiction's primary site owns the jurisdiction's records; the public hosted zone itself is a precondition named
+here (README, "The front door": why no stack owns it). Self-contained (pydantic + stdlib + stackconfig): imported
+by stackconfig/models.py. The checks that need the whole stack are ``front_door_problems``. Defaults live here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from stackconfig.errors import Problem
+from stackconfig.types import DnsLabel
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _hostname(value: str) -> str:
+    if not _HOSTNAME.fullmatch(value):
+        raise ValueError("must be a lowercase fully qualified DNS name without a trailing dot (no wildcard)")
+    return value
+
+
+_TEST_NETS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+
+
+def _public_ipv4(value: str) -> str:
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError("not an IPv4 address") from None
+    # TEST-NET ranges (RFC 5737) count as private to Python; documentation examples use them, so they pass.
+    documentation = any(address in ipaddress.ip_network(n) for n in _TEST_NETS)
+    if (
+        address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
+    ) and not documentation:
+        raise ValueError("must be a public address (Route 53 health checkers reach it from the internet)")
+    return str(address)
+
+
+Hostname = Annotated[str, AfterValidator(_hostname)]
+PublicAddress = Annotated[str, AfterValidator(_public_ipv4)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class HealthCheckConfig(_Model):
+    """A Route 53 health check of one endpoint (HTTPS: the status code counts; the certificate is not checked)."""
+
+    type: Literal["HTTPS", "TCP"] = Field(default="HTTPS", description="HTTPS (path answered 2xx/3xx) or TCP.")
+    port: int = Field(default=443, ge=1, le=65535)
+    path: str = Field(default="/healthz", pattern=r"^/\S*$", description="Path probed (HTTPS only).")
+    # Route 53 allows 10 (fast, extra cost) or 30 seconds, and 1-10 failures before a change of state.
+    request_interval: Literal[10, 30] = Field(default=30)
+    failure_threshold: int = Field(default=3, ge=1, le=10)
+
+
+class ZoneConfig(_Model):
+    """The existing public hosted zone the jurisdictions' hostnames live in."""
+
+    name: Hostname = Field(description="The zone's domain, e.g. models.example.com.")
+    hosted_zone_id: str = Field(pattern=r"^Z[A-Z0-9]{1,31}$", description="Its Route 53 hosted zone id.")
+
+
+class SecondarySite(_Model):
+    """The jurisdiction's on-prem site: where the name fails over to when the AWS region is unhealthy."""
+
+    site: DnsLabel = Field(description="The site's name (e.g. onprem).")
+    jurisdiction: Literal["EU", "UAE"] = Field(description="Where the site is; must be the stack's jurisdiction.")
+    address: PublicAddress = Field(description="Public IPv4 of the site's load balancer in front of its gateway.")
+    health_check: HealthCheckConfig = Field(description="How Route 53 probes the site (required: no unchecked entry).")
+
+
+class FrontDoorConfig(_Model):
+    """One hostname for the stack's jurisdiction: failover from this region to the jurisdiction's on-prem site."""
+
+    zone: ZoneConfig
+    hostname: Hostname = Field(description="The jurisdiction's name, inside zone.name (e.g. eu.models.example.com).")
+    health_check: HealthCheckConfig = Field(description="How Route 53 probes this region's entry (required).")
+    secondary: SecondarySite | None = Field(
+        default=None, description="The jurisdiction's on-prem site (null: the region answers alone)."
+    )
+    ttl: int = Field(default=60, ge=10, le=300, description="TTL of the secondary's A record (aliases have none).")
+
+
+def front_door_problems(path: str, door: FrontDoorConfig | None, jurisdiction: str) -> list[Problem]:
+    """Checks across keys: the hostname in the zone, the secondary in the stack's jurisdiction."""
+    if door is None:
+        return []
+    problems = []
+    zone = door.zone.name
+    if not door.hostname.endswith("." + zone):
+        problems.append(Problem(f"{path}.hostname", f"{door.hostname} is not inside the zone {zone} (zone.name)"))
+    if door.secondary is not None and door.secondary.jurisdiction != jurisdiction:
+        problems.append(
+            Problem(
+                f"{path}.secondary.jurisdiction",
+                f"{door.secondary.site} is in {door.secondary.jurisdiction}; a {jurisdiction} hostname fails over "
+                f"only to a site of {jurisdiction}",
+            )
+        )
+    return problems

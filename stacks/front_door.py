@@ -1,0 +1,149 @@
+"""The jurisdiction's front door on an AWS stack: the region's public entry and the hostname's records.
+
+Ownership: the public hosted zone is global and shared by every jurisdiction's hostname, so no stack owns it (it
+is a precondition named by ``frontDoor.zone``): a zone in the EU stack would put the UAE's records under the EU
+stack's lifecycle (a ``pulumi destroy`` of Frankfurt would take Dubai's name with it) and tag them EU. The records
+and health checks of a jurisdiction's hostname belong to that jurisdiction's AWS stack, next to the entry they
+point at. README, "The front door".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from components.aws_gpu_cluster import AwsGpuInferenceCluster
+from components.aws_load_balancer_controller import AwsLoadBalancerController, AwsLoadBalancerControllerArgs
+from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs
+from components.helm_chart import HelmChart
+from components.network import RegionalNetwork
+from components.public_dns import HealthCheckSpec, JurisdictionDns, JurisdictionDnsArgs, RegionEntry, SiteEntry
+from residency import residency_labels
+from residency.front_door import NLB_ALIAS_ZONES
+from stackconfig import AwsStackConfig
+from stackconfig.errors import ConfigError, Problem
+from stackconfig.front_door import HealthCheckConfig
+from stackconfig.types import PROJECT
+
+NAMESPACE = "front-door"
+GATEWAY_NAME = "front-door"
+# Envoy Gateway labels the proxy pods of a Gateway with its name and namespace, and serves a listener on a port
+# below 1024 at port + 10000 (its proxies run unprivileged): Envoy Gateway docs, "Gateway API Extensions".
+GATEWAY_SELECTOR = {
+    "gateway.envoyproxy.io/owning-gateway-name": GATEWAY_NAME,
+    "gateway.envoyproxy.io/owning-gateway-namespace": NAMESPACE,
+}
+GATEWAY_PORT = 10443
+
+
+def check_front_door(config: AwsStackConfig) -> None:
+    """What the stack needs from AWS's facts before registering anything: an NLB alias zone for the region."""
+    if config.front_door is not None and config.aws_region not in NLB_ALIAS_ZONES:
+        raise ConfigError(
+            [
+                Problem(
+                    f"{PROJECT}:frontDoor",
+                    f"no NLB alias zone known for {config.aws_region}; known: {', '.join(sorted(NLB_ALIAS_ZONES))}",
+                )
+            ]
+        )
+
+
+def load_balancer_controller(
+    config: AwsStackConfig,
+    cluster: AwsGpuInferenceCluster,
+    network: RegionalNetwork,
+    account_id: str,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> AwsLoadBalancerController:
+    """The controller for a stack whose models are not exposed to on-prem (stacks/aws_endpoints.py makes it
+    otherwise; one per cluster)."""
+    chart = config.endpoints.load_balancer_controller
+    return AwsLoadBalancerController(
+        f"{config.deployment.site}-lbc",
+        AwsLoadBalancerControllerArgs(
+            cluster_name=cluster.cluster_name,
+            cluster_arn=cluster.cluster.arn,
+            account_id=account_id,
+            region=config.aws_region,
+            vpc_id=network.vpc_id,
+            chart=HelmChart(chart.repository, chart.chart, chart.version),
+            kubernetes_provider=cluster.kubernetes_provider,
+            tags=dict(tags),
+            labels=residency_labels(dict(tags)),
+            association_depends_on=[cluster.addons["eks-pod-identity-agent"]],
+            release_depends_on=[cluster.system_node_group],
+        ),
+        opts=opts,
+    )
+
+
+def _health(check: HealthCheckConfig) -> HealthCheckSpec:
+    return HealthCheckSpec(
+        type=check.type,
+        port=check.port,
+        path=check.path,
+        request_interval=check.request_interval,
+        failure_threshold=check.failure_threshold,
+    )
+
+
+def build_front_door(
+    config: AwsStackConfig,
+    network: RegionalNetwork,
+    cluster: AwsGpuInferenceCluster,
+    controller: AwsLoadBalancerController,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> dict[str, Any]:
+    door = config.front_door
+    if door is None:
+        return {}
+    site = config.deployment.site
+    entry = FrontDoorEntry(
+        f"{site}-front-door",
+        FrontDoorEntryArgs(
+            zone_id=door.zone.hosted_zone_id,
+            hostname=door.hostname,
+            namespace=NAMESPACE,
+            gateway_selector=GATEWAY_SELECTOR,
+            gateway_port=GATEWAY_PORT,
+            public_subnet_ids=network.public_subnet_ids,
+            kubernetes_provider=cluster.kubernetes_provider,
+            labels=residency_labels(dict(tags)),
+            tags=dict(tags),
+            service_depends_on=[controller],
+        ),
+        opts=opts,
+    )
+    secondary = door.secondary
+    dns = JurisdictionDns(
+        f"{site}-front-door-dns",
+        JurisdictionDnsArgs(
+            zone_id=door.zone.hosted_zone_id,
+            hostname=door.hostname,
+            primary=RegionEntry(
+                site=site,
+                dns_name=entry.load_balancer_hostname,
+                alias_zone_id=NLB_ALIAS_ZONES[config.aws_region],
+                health_check=_health(door.health_check),
+            ),
+            secondary=SiteEntry(secondary.site, secondary.address, _health(secondary.health_check))
+            if secondary
+            else None,
+            ttl=door.ttl,
+            tags=dict(tags),
+        ),
+        opts=opts,
+    )
+    return {
+        "frontDoor": {
+            "hostname": dns.hostname,
+            "url": f"https://{door.hostname}/v1",
+            "sites": [site, *([secondary.site] if secondary else [])],
+            "certificateArn": entry.certificate.arn,
+        }
+    }
