@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -211,11 +211,12 @@ def test_a_planted_cross_jurisdiction_record_fails_the_shipped_stack(pack: Polic
     pack.configure(policy_config(pack, stack_values("frankfurt")))
     resources = copy.deepcopy(analyzed_resources(shipped_runs()["frankfurt"]))
     [secondary_record] = [r for r in resources if r.type == RECORD and r.name == "frankfurt-front-door-dns-onprem"]
-    secondary_record.properties["records"] = ["203.0.113.50"]  # a site nobody declared for the EU
+    props = cast(dict[str, Any], secondary_record.properties)
+    props["records"] = ["203.0.113.50"]  # a site nobody declared for the EU
     [message] = findings(pack, *resources)
     assert "answers 203.0.113.50, whose jurisdiction is unknown" in message
     [primary_record] = [r for r in resources if r.type == RECORD and r.name == "frankfurt-front-door-dns-frankfurt"]
-    primary_record.properties["aliases"][0]["zoneId"] = NLB_ALIAS_ZONES["me-central-1"]
+    cast(dict[str, Any], primary_record.properties)["aliases"][0]["zoneId"] = NLB_ALIAS_ZONES["me-central-1"]
     assert any("me-central-1 (UAE), outside EU" in m for m in findings(pack, *resources))
 
 
