@@ -12,6 +12,7 @@ from infra.diff import add_diff_parser, run_diff
 from infra.engine import StackRun, run_in_order
 from infra.inventory import inventory
 from infra.latency import latency_section, stack_configs
+from infra.map import command as map_command
 from infra.order import OrderError, run_order
 from infra.policy_check import PackSession, PolicyPackError, StackChecks, StackPolicyResult, attach, report_of
 from infra.project import ProjectError, load_project
@@ -38,11 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--project-dir", type=Path, default=Path.cwd(), help="the Pulumi project (default: .)")
     audit_command.add_parser(sub)
     add_diff_parser(sub)
+    map_command.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "diff":
         return run_diff(args)
     if args.command == "audit":
         return audit_command.run(args)
+    if args.command == "map":
+        return map_command.run(args)
     return _check(args)
 
 

@@ -34,9 +34,9 @@ def build_map(doc: dict[str, Any]) -> DataFlowMap:
 
 def _site(view: StackView) -> Site:
     region = view.region
-    kind = "aws" if region else "onprem"
-    label = f"{view.name.capitalize()} ({region})" if region else f"On-prem site ({view.name})"
-    return Site(view.name, label, kind, view.jurisdiction, region)
+    if region:
+        return Site(view.name, f"{view.name.capitalize()} ({region})", "aws", view.jurisdiction, region)
+    return Site(view.name, f"On-prem site ({view.name})", "onprem", view.jurisdiction, None)
 
 
 def _clusters(view: StackView) -> list[Cluster]:

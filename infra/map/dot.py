@@ -6,7 +6,7 @@ import html
 import shutil
 import subprocess
 
-from infra.map.model import DataFlowMap
+from infra.map.model import DataFlowMap, Site
 from infra.map.picture import (
     BOUNDARY_COLOURS,
     CLASSIFICATION_COLOURS,
@@ -44,19 +44,19 @@ def render_dot_overview(flow_map: DataFlowMap) -> str:
         '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica", fontsize=10];',
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
-    by_jurisdiction: dict[str, list[str]] = {}
+    by_jurisdiction: dict[str, list[Site]] = {}
     for site in flow_map.sites:
-        by_jurisdiction.setdefault(site.jurisdiction, []).append(site.id)
-    for j_index, (jurisdiction, site_ids) in enumerate(sorted(by_jurisdiction.items())):
+        by_jurisdiction.setdefault(site.jurisdiction, []).append(site)
+    for j_index, (jurisdiction, sites) in enumerate(sorted(by_jurisdiction.items())):
         lines += [
             f"  subgraph cluster_j{j_index} {{",
             f'    label={_q(jurisdiction_title(jurisdiction))}; style="dashed,bold"; color="#2b6cb0"; fontsize=14;',
         ]
-        for site_id in site_ids:
-            site = flow_map.site(site_id)
+        for site in sites:
+            site_id = site.id
             lines += [
                 f"    subgraph cluster_{node_id(site_id)} {{",
-                f'      label={_q(site.label if site else site_id)}; style="rounded,filled"; fillcolor="#fbfbfb"; color="#555555";',
+                f'      label={_q(site.label)}; style="rounded,filled"; fillcolor="#fbfbfb"; color="#555555";',
             ]
             for box in site_boxes(flow_map, site_id):
                 lines.append(f'      {box.id} [label={_html_box(box)}, fillcolor="{box.fill}"];')

@@ -44,7 +44,7 @@ class _Places:
 
     def site_of_cidr(self, cidr: str) -> str | None:
         net = ipaddress.ip_network(cidr, strict=False)
-        return next((site for site, vpc in self.vpcs.items() if net.subnet_of(vpc) or vpc.subnet_of(net)), None)
+        return next((site for site, vpc in self.vpcs.items() if net.overlaps(vpc)), None)
 
     def site_of_host(self, host: str) -> str | None:
         host = host.rstrip(".").lower()
