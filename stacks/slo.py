@@ -1,0 +1,53 @@
+"""The cluster's SLO rules from the validated latency config: one ModelSlo per served model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+
+from components.onprem_vpn_gateway import APP as VPN_GATEWAY_APP
+from components.slo_rules import ModelSlo, SloRules, SloRulesArgs, VpnGatewayAlert
+from stackconfig import AwsStackConfig, OnPremStackConfig
+
+
+def model_slos(config: AwsStackConfig | OnPremStackConfig) -> list[ModelSlo]:
+    models = config.inference if isinstance(config, AwsStackConfig) else config.kubernetes.models
+    slos = []
+    for model in models:
+        slo = config.latency.slos.for_model(model.name)
+        slos.append(
+            ModelSlo(
+                served_name=model.served_model_name,
+                ttft_p95_seconds=slo.ttft_p95_ms / 1000,
+                itl_p95_seconds=slo.itl_p95_ms / 1000,
+                availability=slo.availability,
+                window_days=slo.window_days,
+            )
+        )
+    return slos
+
+
+def build_slo_rules(
+    config: AwsStackConfig | OnPremStackConfig,
+    labels: Mapping[str, str],
+    depends_on: Sequence[pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+) -> SloRules:
+    gateway = None
+    if isinstance(config, OnPremStackConfig):
+        namespace = config.kubernetes.vpn_gateway_namespace
+        if config.vpn_gateway.deploy and namespace:
+            gateway = VpnGatewayAlert(namespace=namespace, daemon_set=VPN_GATEWAY_APP)
+    return SloRules(
+        f"{config.deployment.site}-slo",
+        SloRulesArgs(
+            namespace=config.metrics.namespace,
+            models=model_slos(config),
+            site=config.deployment.site,
+            vpn_gateway=gateway,
+            labels=labels,
+            depends_on=depends_on,
+        ),
+        opts=opts,
+    )
