@@ -8,6 +8,7 @@ import pulumi
 
 from components.aws_vpn import AwsSiteToSiteVpn, AwsSiteToSiteVpnArgs, VpnTunnelOptions
 from components.network import RegionalNetwork
+from components.vpn_alarms import VpnTunnelAlarms, VpnTunnelAlarmsArgs
 from stackconfig import AwsStackConfig
 
 
@@ -49,6 +50,15 @@ def build_aws_vpn(
                 startup_action=vpn.startup_action,
             ),
             preshared_keys=[k.get_secret_value() for k in vpn.preshared_keys] if vpn.preshared_keys else None,
+        ),
+        opts=opts,
+    )
+    VpnTunnelAlarms(
+        f"{site}-vpn-alarms",
+        VpnTunnelAlarmsArgs(
+            vpn_connection_id=component.connection.id,
+            tunnel_addresses=[tunnel.outside_address for tunnel in component.tunnels],
+            site=site,
         ),
         opts=opts,
     )
