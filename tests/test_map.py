@@ -317,3 +317,30 @@ def test_the_markdown_record_lists_every_store_with_retention_and_key(shipped: d
         assert key.rsplit("/", 1)[-1][:8] in row and (" d" in row.split("|")[9])
         assert ("GDPR Art. 32" in row) == (stack != "dubai") and ("UAE PDPL Art. 20" in row) == (stack == "dubai")
     assert "```mermaid" in record and "flowchart LR" in record
+
+
+def test_pr_workflow_adds_the_map_to_the_job_summary_when_a_stack_changes() -> None:
+    import re
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    workflow = yaml.load((root / ".github/workflows/pr.yml").read_text(), Loader=yaml.BaseLoader)
+    step = next(s for s in workflow["jobs"]["offline"]["steps"] if "infra map" in s.get("run", ""))
+    assert "--format markdown" in step["run"] and '>> "$GITHUB_STEP_SUMMARY"' in step["run"]
+    assert 'exit "${code}"' in step["run"]  # a crossing flow (exit 1) fails the job after the summary is written
+    pattern = re.search(r"grep -qE '([^']+)'", step["run"])
+    assert pattern is not None
+    changed = (
+        "Pulumi.dubai.yaml",
+        "__main__.py",
+        "stacks/aws_region.py",
+        "components/model_bucket.py",
+        "stackconfig/vpn.py",
+        "residency/catalogue.py",
+    )
+    assert all(re.search(pattern.group(1), path) for path in changed)
+    assert not any(
+        re.search(pattern.group(1), path)
+        for path in ("README.md", "tests/test_map.py", "infra/cli.py", "Pulumi.yaml.bak")
+    )
