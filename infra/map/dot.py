@@ -19,6 +19,9 @@ from infra.map.picture import (
 )
 
 
+_ROWS = 4
+
+
 class GraphvizError(RuntimeError):
     pass
 
@@ -85,7 +88,7 @@ def render_dot_detail(flow_map: DataFlowMap) -> str:
     """One cluster per stack: its ComponentResources as boxes (children counted by type), parent -> child."""
     lines = [
         "digraph component_trees {",
-        '  graph [rankdir=LR, fontname="Helvetica", label="Component trees per stack (resources grouped by type)",'
+        '  graph [rankdir=TB, fontname="Helvetica", label="Component trees per stack (resources grouped by type)",'
         " labelloc=t, fontsize=16];",
         '  node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica", fontsize=10];',
     ]
@@ -98,6 +101,10 @@ def render_dot_detail(flow_map: DataFlowMap) -> str:
         for group in groups:
             if group.parent:
                 lines.append(f"    {node_id(stack + group.parent)} -> {node_id(stack + group.urn)};")
+        # Top-level components in columns of _ROWS (invisible edges): a stack's tree stays about as wide as tall.
+        top = [node_id(stack + g.urn) for g in groups if g.parent is None]
+        for above, below in zip(top, top[_ROWS:], strict=False):
+            lines.append(f"    {above} -> {below} [style=invis];")
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"
