@@ -18,7 +18,6 @@ from infra.map.picture import (
     site_boxes,
 )
 
-
 _ROWS = 4
 
 
