@@ -29,8 +29,8 @@ from stackconfig.types import PROJECT
 
 NAMESPACE = "front-door"
 GATEWAY_NAME = "front-door"
-# Envoy Gateway labels the proxy pods of a Gateway with its name and namespace, and serves a listener on a port
-# below 1024 at port + 10000 (its proxies run unprivileged): Envoy Gateway docs, "Gateway API Extensions".
+# Envoy Gateway labels the proxy pods of a Gateway with its name and namespace, and its unprivileged proxies serve a
+# listener on port 443 at container port 10443 (envoyproxy/gateway#6388: "envoy actually listening on 10443").
 GATEWAY_SELECTOR = {
     "gateway.envoyproxy.io/owning-gateway-name": GATEWAY_NAME,
     "gateway.envoyproxy.io/owning-gateway-namespace": NAMESPACE,
