@@ -15,13 +15,14 @@ from infra.latency import latency_section, stack_configs
 from infra.map import command as map_command
 from infra.order import OrderError, run_order
 from infra.policy_check import PackSession, PolicyPackError, StackChecks, StackPolicyResult, attach, report_of
+from infra.progress import Progress
 from infra.project import ProjectError, load_project
 from infra.render.json_format import render_json
 from infra.render.latency_markdown import render_latency_markdown
 from infra.render.latency_terminal import render_latency
 from infra.render.markdown import render_markdown
 from infra.render.sarif import render_sarif
-from infra.render.terminal import render_inventory, render_report
+from infra.render.terminal import Style, render_check, render_verdict, show_output
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--no-policy", action="store_true", help="skip the data-residency policy pack")
     check.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     check.add_argument("--project-dir", type=Path, default=Path.cwd(), help="the Pulumi project (default: .)")
+    check.add_argument("--verbose", action="store_true", help="terminal: expand every component of the tree")
+    check.add_argument("--show-output", metavar="NAME", help="print one export's value raw (no report, no pack)")
     audit_command.add_parser(sub)
     add_diff_parser(sub)
     map_command.add_parser(sub)
@@ -60,11 +63,12 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for extra in sorted(set(order) - set(requested)):
         print(f"infra: also running {extra}: a requested stack references it", file=sys.stderr)
-    print(f"infra: checking {', '.join(order)} under Pulumi's mock engine", file=sys.stderr)
+    progress = Progress()
+    progress.begin(order)
     # One pack process for the whole check, launched now so it imports while the program's imports are
     # warmed here; its gRPC side (threads) starts only once the stack workers are forked, since forking
     # under live gRPC threads is unsafe. Each stack is analysed as soon as its run is in.
-    session = None if args.no_policy else PackSession()
+    session = None if args.no_policy or args.show_output else PackSession()
     checks = None if session is None else StackChecks(session, order, {f.name: f.config for f in files})
     try:
         if session is not None:
@@ -74,7 +78,7 @@ def _check(args: argparse.Namespace) -> int:
             files,
             graph,
             on_workers_ready=checks.start if checks else None,  # its thread boots the pack, then analyses
-            on_stack_done=checks.submit if checks else None,
+            on_stack_done=lambda run: _stack_done(run, progress, checks),
         )
         doc = inventory([runs[name] for name in order])
         latency = latency_section(stack_configs(f.config for f in files))
@@ -83,7 +87,9 @@ def _check(args: argparse.Namespace) -> int:
         results = {}
         policies: list[str] = []
         if session is not None and checks is not None:
+            progress.policies_wait()
             results = checks.results()
+            progress.policies_done(len(results))
             policies = [p.name for p in session.ready().info().policies]
             attach(doc, results)
             session.begin_close()  # the pack shuts down while the report is written
@@ -98,6 +104,12 @@ def _check(args: argparse.Namespace) -> int:
             session.close()
 
 
+def _stack_done(run: StackRun, progress: Progress, checks: StackChecks | None) -> None:
+    progress.stack_done(run)
+    if checks is not None:
+        checks.submit(run)
+
+
 def _report(
     args: argparse.Namespace,
     runs: dict[str, StackRun],
@@ -105,6 +117,9 @@ def _report(
     results: dict[str, StackPolicyResult],
     policies: list[str],
 ) -> int:
+    if args.show_output:
+        shown = show_output(doc, args.show_output, args.stacks or list(runs), sys.stdout, sys.stderr)
+        return EXIT_USAGE if shown or not all(run.ok for run in runs.values()) else EXIT_OK
     status = EXIT_OK
     for run in runs.values():
         for problem in run.problems:
@@ -123,9 +138,12 @@ def _report(
     elif args.format == "sarif":
         text = render_sarif(report)
     else:
-        text = render_inventory(doc) + ("" if args.no_policy else "\n" + render_report(report))
+        style = Style.detect(None if args.output else sys.stdout)
+        judged = None if args.no_policy else report
+        text = render_check(doc, judged, style, verbose=args.verbose)
         if doc.get("latency"):
-            text += "\n" + render_latency(doc["latency"])
+            text += "\n" + render_latency(doc["latency"], style)
+        text += "\n" + render_verdict(doc, judged, style)  # last, after every section: the end of a scroll answers too
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     else:

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import runpy
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager, suppress
@@ -50,6 +51,8 @@ class StackRun:
     """Bad input: one line per problem (config errors, RunErrors)."""
     crash: str | None = None
     """An unexpected exception: a bug in the program, not in its input."""
+    seconds: float = 0.0
+    """How long the program ran (for the progress line)."""
 
     @property
     def ok(self) -> bool:
@@ -72,8 +75,11 @@ def run_stack(project: Project, stack: StackFile, references: Mapping[str, Stack
         gc.collect()
         gc.freeze()
     _ran_in_this_process = True
+    started = time.perf_counter()
     context = contextvars.Context()
-    return context.run(_run_isolated, project, stack, dict(references or {}))
+    run: StackRun = context.run(_run_isolated, project, stack, dict(references or {}))
+    run.seconds = time.perf_counter() - started
+    return run
 
 
 def _run_isolated(project: Project, stack: StackFile, references: dict[str, StackOutputs]) -> StackRun:

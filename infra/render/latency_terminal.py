@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.render.terminal.style import Style, fit_lines
 
-def render_latency(section: dict[str, Any] | None) -> str:
+PLAIN = {"✅": "[ok]", "❌": "[FAIL]", "⛔": "[none]", "·": "[-]"}
+
+
+def render_latency(section: dict[str, Any] | None, style: Style | None = None) -> str:
+    """``style`` (infra check's terminal report): ASCII where symbols are not wanted, lines fitted to its width."""
     if not section:
         return ""
     lines = [
@@ -36,4 +41,6 @@ def render_latency(section: dict[str, Any] | None) -> str:
                         f"                {model['model']}: {route['floorMs']:g} + SLO {model['ttftSloMs']:g} "
                         f"= {model['totalMs']:g} ms  {mark}"
                     )
+    if style is not None:
+        lines = fit_lines(lines, style, PLAIN)
     return "\n".join(lines) + "\n"
