@@ -31,6 +31,8 @@ NAMESPACE = "front-door"
 GATEWAY_NAME = "front-door"
 # Envoy Gateway labels the proxy pods of a Gateway with its name and namespace, and its unprivileged proxies serve a
 # listener on port 443 at container port 10443 (envoyproxy/gateway#6388: "envoy actually listening on 10443").
+# A Service selects pods of its own namespace only: the gateway must run Envoy Gateway's Gateway Namespace Mode
+# (proxies in the Gateway's namespace; Envoy Gateway docs, "Gateway Namespace Mode") for this selector to match.
 GATEWAY_SELECTOR = {
     "gateway.envoyproxy.io/owning-gateway-name": GATEWAY_NAME,
     "gateway.envoyproxy.io/owning-gateway-namespace": NAMESPACE,
