@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from infra.analyzer import AnalyzedResource, PolicyPackProcess
 from infra.policy_check import analyzed_resources, policy_config
@@ -46,14 +47,14 @@ def record(resource_name: str, **props: Any) -> AnalyzedResource:
 
 
 def primary(zone: str = NLB_ALIAS_ZONES["eu-central-1"], target: str = EU_NLB, **props: Any) -> AnalyzedResource:
-    return record(
-        "primary",
-        setIdentifier="frankfurt-primary",
-        failoverRoutingPolicies=[{"type": "PRIMARY"}],
-        healthCheckId="hc-primary",
-        aliases=[{"name": target, "zoneId": zone, "evaluateTargetHealth": True}],
-        **props,
-    )
+    values: dict[str, Any] = {
+        "setIdentifier": "frankfurt-primary",
+        "failoverRoutingPolicies": [{"type": "PRIMARY"}],
+        "healthCheckId": "hc-primary",
+        "aliases": [{"name": target, "zoneId": zone, "evaluateTargetHealth": True}],
+    }
+    values.update(props)
+    return record("primary", **values)
 
 
 def secondary(address: str = ONPREM, **props: Any) -> AnalyzedResource:
@@ -223,3 +224,16 @@ def test_a_planted_cross_jurisdiction_record_fails_the_shipped_stack(pack: Polic
 def test_infra_check_declares_the_configured_secondary() -> None:
     assert stack_values("frankfurt")["frontDoorSites"] == {ONPREM: "EU"}
     assert stack_values("dubai")["frontDoorSites"] == {}
+
+
+def test_preview_unknowns_are_judged_where_they_can_be(eu: PolicyPackProcess) -> None:
+    """During a preview the NLB's name (from the Service's status) is unknown: the alias is judged by its zone, the
+    health check of the same NLB is not judged, and an unknown secondary address is left to the next run."""
+    unknown_eu = primary(target=UNKNOWN_STRING_VALUE)
+    checks = [health("hc-primary", fqdn=UNKNOWN_STRING_VALUE), health("hc-secondary", ipAddress=ONPREM, fqdn=HOST)]
+    assert findings(eu, unknown_eu, secondary(), *checks) == []
+    unknown_uae = primary(zone=NLB_ALIAS_ZONES["me-central-1"], target=UNKNOWN_STRING_VALUE)
+    [message] = findings(eu, unknown_uae, secondary(), *checks)
+    assert "alias to an NLB in me-central-1 (UAE), outside EU" in message
+    # An unknown health-check id still counts as set (the program wrote one); a missing one does not.
+    assert findings(eu, primary(healthCheckId=UNKNOWN_STRING_VALUE), secondary(), *checks) == []
