@@ -56,6 +56,10 @@ class ClusterMetricsArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     release_depends_on: Sequence[pulumi.Resource] = ()
     """E.g. the StorageClass and the CSI driver that provisions it."""
+    alertmanager_config: Mapping[str, Any] | None = None
+    """Alertmanager's own configuration (components/oncall.py); None keeps the chart's default."""
+    alertmanager_secrets: Sequence[str] = ()
+    """Secrets of the namespace mounted into Alertmanager under /etc/alertmanager/secrets/<name> (pager tokens)."""
 
     def __post_init__(self) -> None:
         if not self.retention_time or self.retention_time.startswith("0"):
@@ -87,7 +91,14 @@ def chart_values(args: ClusterMetricsArgs) -> dict[str, Any]:
             "admissionWebhooks": {"enabled": False},
         },
         "kube-state-metrics": {"nodeSelector": nodes, "customLabels": dict(args.labels)},
-        "alertmanager": {"alertmanagerSpec": {"nodeSelector": nodes, "podMetadata": {"labels": dict(args.labels)}}},
+        "alertmanager": {
+            "alertmanagerSpec": {
+                "nodeSelector": nodes,
+                "podMetadata": {"labels": dict(args.labels)},
+                **({"secrets": list(args.alertmanager_secrets)} if args.alertmanager_secrets else {}),
+            },
+            **({"config": dict(args.alertmanager_config)} if args.alertmanager_config is not None else {}),
+        },
         "prometheus": {
             "prometheusSpec": {
                 "nodeSelector": nodes,

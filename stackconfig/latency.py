@@ -23,6 +23,7 @@ from residency.markets import (
     network_floor_ms,
 )
 from stackconfig.errors import Problem
+from stackconfig.oncall import OnCallConfig, oncall_problems
 from stackconfig.types import PROJECT, DnsLabel
 
 # The longest window of the multi-window burn-rate alerts (SRE workbook, ch. 5, "Multiwindow, Multi-Burn-Rate
@@ -83,6 +84,7 @@ class LatencyConfig(_Model):
     sites: dict[DnsLabel, SiteLocationConfig] = Field(default_factory=dict, description="Location of each site.")
     markets: dict[str, MarketConfig] = Field(default_factory=dict, description="Markets served, by ISO country.")
     slos: SlosConfig = Field(default_factory=SlosConfig)
+    on_call: OnCallConfig = Field(default_factory=OnCallConfig, description="Follow-the-sun on-call teams.")
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,10 @@ def stack_latency_problems(
     """The document checked from one stack: every AWS site of the address plan and this stack's own site need a
     location, and an AWS stack's site is located in the region it deploys to (aws_region: None when that region
     is already refused, or on-prem)."""
+    problems = oncall_problems(f"{KEY}.onCall", latency.on_call)
     if not latency.markets and not latency.sites:
-        return []
-    problems = latency_problems(latency, aws_sites | ({own_site} if onprem else set()))
+        return problems
+    problems += latency_problems(latency, aws_sites | ({own_site} if onprem else set()))
     own = latency.sites.get(own_site)
     if aws_region is not None and own is not None and own.region != aws_region:
         problems.append(

@@ -18,7 +18,7 @@ from components.keda import Keda, KedaArgs
 from components.model_scaling import Scraper
 from stackconfig import AwsStackConfig
 from stackconfig.helm import HelmChartConfig
-from stacks.slo import build_slo_rules
+from stacks.slo import build_slo_rules, on_call_routing
 
 SYSTEM_NODES = {"hybrid-llm-infra/node-pool": "system"}
 """The system managed node group's label (components/aws_gpu_cluster.py)."""
@@ -92,6 +92,7 @@ def build_aws_metrics(
             node_selector=SYSTEM_NODES,
             labels=labels,
             release_depends_on=[storage.storage_class, cluster.system_node_group],
+            **on_call_routing(config),
         ),
         opts=on_cluster,
     )

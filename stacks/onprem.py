@@ -24,7 +24,7 @@ from stackconfig.onprem_cluster import OnPremInferenceServiceConfig
 from stacks.aws_metrics import helm_chart
 from stacks.inference import inference_service_args
 from stacks.onprem_vpn import build_onprem_vpn
-from stacks.slo import build_slo_rules
+from stacks.slo import build_slo_rules, on_call_routing
 from stacks.tags import stack_tags
 
 
@@ -63,6 +63,7 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
             remote_write_urls=[endpoint.url for endpoint in metrics.remote_write],
             node_selector=metrics.node_selector,
             labels=labels,
+            **on_call_routing(config),
         ),
         opts=on_cluster,
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 
+from components.oncall import TeamShift, alertmanager_config, alertmanager_secrets
 from components.onprem_vpn_gateway import APP as VPN_GATEWAY_APP
 from components.slo_rules import ModelSlo, SloRules, SloRulesArgs, VpnGatewayAlert
 from stackconfig import AwsStackConfig, OnPremStackConfig
@@ -51,3 +53,20 @@ def build_slo_rules(
         ),
         opts=opts,
     )
+
+
+def on_call_routing(config: AwsStackConfig | OnPremStackConfig) -> dict[str, Any]:
+    """ClusterMetricsArgs keywords for the follow-the-sun Alertmanager config (none when no team is configured)."""
+    teams = [
+        TeamShift(
+            name=team.name,
+            time_zone=team.time_zone,
+            ranges=tuple(team.ranges()),
+            pager_url=team.pager_url,
+            token_secret=team.pager_token_secret,
+        )
+        for team in config.latency.on_call.teams
+    ]
+    if not teams:
+        return {}
+    return {"alertmanager_config": alertmanager_config(teams), "alertmanager_secrets": alertmanager_secrets(teams)}
