@@ -284,3 +284,15 @@ def test_truncation_keeps_both_ends() -> None:
     )
     assert truncate_middle(name, 60) == name
     assert display_width("⚠️") == 2 and display_width("\x1b[31m✅\x1b[0m") == 2
+
+
+def test_a_narrow_terminal_keeps_every_count_and_never_cuts_a_placeholder() -> None:
+    doc = _doc()
+    report = Report(tool="t", scopes=[Scope(s["stack"]) for s in doc["stacks"]])
+    for line, stack in zip(
+        render_verdict(doc, report, Style(fancy=False, width=60)).splitlines(), doc["stacks"], strict=True
+    ):
+        assert line.endswith(f"{len(stack['resources'])} res, 0 mand, 0 adv, 0 exempt, 0 config"), line
+    text = render_check(doc, None, Style(fancy=True, width=60))
+    assert re.search(r"^    vpnFrrConf +\x1b\[2m<\d+ chars, \d+ lines>\x1b\[0m$", text, re.M)
+    assert "…" not in "".join(re.findall(r"<\d+ chars[^>]*>", text))

@@ -24,10 +24,13 @@ def inline_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def placeholder(name: str, value: Any) -> str:
+def placeholder(name: str, value: Any, room: int | None = None) -> str:
+    """``<312 chars, 18 lines: --show-output NAME>``; without the hint when ``room`` is too narrow for it."""
     raw = raw_value(value)
     lines = len(raw.splitlines()) or 1
-    return f"<{len(raw)} chars, {lines} line{'s' if lines != 1 else ''}: --show-output {name}>"
+    size = f"{len(raw)} chars, {lines} line{'s' if lines != 1 else ''}"
+    full = f"<{size}: --show-output {name}>"
+    return full if room is None or len(full) <= room else f"<{size}>"
 
 
 def render_exports(outputs: dict[str, Any], style: Style, indent: str = "    ") -> list[str]:
@@ -47,7 +50,7 @@ def render_exports(outputs: dict[str, Any], style: Style, indent: str = "    ") 
             if single and display_width(text) <= room:
                 shown = text
             else:
-                shown = style.paint(truncate_middle(placeholder(key, value), room, style.ellipsis), "2")
+                shown = style.paint(truncate_middle(placeholder(key, value, room), room, style.ellipsis), "2")
         lines.append(left + shown)
     return lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.render.terminal.policies import icon
-from infra.render.terminal.style import Style, truncate_middle
+from infra.render.terminal.style import Style, display_width, truncate_middle
 from infra.report import Report
 
 
@@ -18,6 +18,7 @@ def verdict_lines(doc: dict[str, Any], report: Report | None, style: Style) -> l
     for stack in doc["stacks"]:
         problems = len(stack["problems"])
         parts = [f"{len(stack['resources'])} resources"]
+        short = [f"{len(stack['resources'])} res"]
         scope = scopes.get(stack["stack"])
         mandatory = advisory = 0
         if scope is not None:
@@ -26,11 +27,16 @@ def verdict_lines(doc: dict[str, Any], report: Report | None, style: Style) -> l
             advisory = len(failing) - mandatory
             exempt = sum(f.status == "exempt" for f in scope.findings)
             parts += [f"{mandatory} mandatory", f"{advisory} advisory", f"{exempt} exempt"]
+            short += [f"{mandatory} mand", f"{advisory} adv", f"{exempt} exempt"]
         elif not problems:
             parts.append("policies not run")
+            short.append("no policy")
         parts.append(f"{problems} config problem{'s' if problems != 1 else ''}")
+        short.append(f"{problems} config")
         kind = "fail" if problems or mandatory else ("warn" if advisory else "ok")
         name = truncate_middle(stack["stack"], style.width // 3, style.ellipsis).ljust(min(name_col, style.width // 3))
-        text = truncate_middle(sep.join(parts), style.width - 10 - len(name), style.ellipsis)
+        room = style.width - display_width(icon(kind, style)) - len(name) - 3  # "icon name  text"
+        text = sep.join(parts) if len(sep.join(parts)) <= room else sep.join(short)  # a narrow terminal
+        text = truncate_middle(text, room, style.ellipsis)
         lines.append(f"{icon(kind, style)} {style.paint(name, '1')}  {text}")
     return lines
