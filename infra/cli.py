@@ -23,6 +23,8 @@ from infra.render.latency_terminal import render_latency
 from infra.render.markdown import render_markdown
 from infra.render.sarif import render_sarif
 from infra.render.terminal import Style, render_check, render_verdict, show_output
+from infra.window import add_parser as add_window_parser
+from infra.window import run as run_window
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -42,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--show-output", metavar="NAME", help="print one export's value raw (no report, no pack)")
     audit_command.add_parser(sub)
     add_diff_parser(sub)
+    add_window_parser(sub)
     map_command.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "window":
+        return run_window(args)
     if args.command == "diff":
         return run_diff(args)
     if args.command == "audit":

@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from residency import JURISDICTIONS
 from stackconfig.addressing import check_address_plan
+from stackconfig.change_windows import change_window_problems
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.front_door import front_door_problems
 from stackconfig.images import production_image_problems
@@ -88,6 +89,7 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
         taken = {m.namespace: f"{PROJECT}:inference[{i}].namespace" for i, m in enumerate(config.inference)}
         taken.setdefault("inference", "the AWS cluster's inference namespace")
     problems += namespace_problems(config.metrics, config.keda, taken)
+    problems += change_window_problems(f"{PROJECT}:changeWindows", config.change_windows)
     problems += stack_latency_problems(
         config.latency,
         set(config.address_plan.aws_sites),

@@ -24,6 +24,7 @@ from stackconfig.aws_cluster import (
     ModelBucketConfig,
     default_gpu_node_pools,
 )
+from stackconfig.change_windows import ChangeWindowsConfig
 from stackconfig.deploy import AwsDeployRunnerConfig, DeployRunnerConfig
 from stackconfig.front_door import FrontDoorConfig
 from stackconfig.latency import LatencyConfig
@@ -186,6 +187,9 @@ class _StackBase(_Model):
     keda: KedaConfig = Field(default_factory=KedaConfig, description="KEDA, which scales the models on their queue.")
     latency: LatencyConfig = Field(
         default_factory=LatencyConfig, description="Markets and budgets, site locations, per-model SLOs (project)."
+    )
+    change_windows: ChangeWindowsConfig | None = Field(
+        default=None, description="When this stack may be deployed, in its site's time zone (none: any time)."
     )
 
 

@@ -50,7 +50,7 @@ def test_shipped_stacks_validate() -> None:
 def test_unknown_key_in_project_namespace_is_an_error() -> None:
     raw = {**stack_config("frankfurt"), "hybrid-llm-infra:vpcCidrr": "10.0.0.0/16"}
     assert problems_of(raw) == [
-        "hybrid-llm-infra:vpcCidrr: unknown key; allowed: addressPlan, aws:region, deployRunner, deployment, eks, "
+        "hybrid-llm-infra:vpcCidrr: unknown key; allowed: addressPlan, aws:region, changeWindows, deployRunner, deployment, eks, "
         "endpoints, frontDoor, gpuNodePools, gpuPlacement, inference, keda, latency, metrics, modelBucket, network, "
         "vpn"
     ]
