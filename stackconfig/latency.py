@@ -23,6 +23,7 @@ from residency.markets import (
     network_floor_ms,
 )
 from stackconfig.errors import Problem
+from stackconfig.helm import HelmChartConfig
 from stackconfig.oncall import OnCallConfig, oncall_problems
 from stackconfig.types import PROJECT, DnsLabel
 
@@ -75,6 +76,21 @@ class SlosConfig(_Model):
         return self.models.get(name, self.default)
 
 
+# Chart version seen in public configs (the tag prometheus-blackbox-exporter-11.4.0); the blackbox module keys used
+# (prober, timeout, http.method/headers/body/valid_status_codes) are those of blackbox_exporter's CONFIGURATION.md.
+BLACKBOX_EXPORTER = ("https://prometheus-community.github.io/helm-charts", "prometheus-blackbox-exporter", "11.4.0")
+
+
+class ProbesConfig(_Model):
+    enabled: bool = Field(default=True, description="A synthetic probe per model (blackbox exporter + Probe).")
+    chart: HelmChartConfig = Field(
+        default_factory=lambda: HelmChartConfig(
+            repository=BLACKBOX_EXPORTER[0], chart=BLACKBOX_EXPORTER[1], version=BLACKBOX_EXPORTER[2]
+        )
+    )
+    interval: str = Field(default="60s", pattern=r"^[1-9]\d*[smh]$", description="How often each model is probed.")
+
+
 class LatencyConfig(_Model):
     # Bozkurt et al., "Dissecting Latency in the Internet's Fiber Infrastructure" (2017): measurement campaigns
     # give the rule of thumb "line-of-sight distance x 2.1, divided by the speed of light in fibre".
@@ -85,6 +101,7 @@ class LatencyConfig(_Model):
     markets: dict[str, MarketConfig] = Field(default_factory=dict, description="Markets served, by ISO country.")
     slos: SlosConfig = Field(default_factory=SlosConfig)
     on_call: OnCallConfig = Field(default_factory=OnCallConfig, description="Follow-the-sun on-call teams.")
+    probes: ProbesConfig = Field(default_factory=ProbesConfig)
 
 
 @dataclass(frozen=True)

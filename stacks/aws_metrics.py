@@ -18,7 +18,7 @@ from components.keda import Keda, KedaArgs
 from components.model_scaling import Scraper
 from stackconfig import AwsStackConfig
 from stackconfig.helm import HelmChartConfig
-from stacks.slo import build_slo_rules, on_call_routing
+from stacks.slo import build_slo_rules, build_synthetic_probes, on_call_routing
 
 SYSTEM_NODES = {"hybrid-llm-infra/node-pool": "system"}
 """The system managed node group's label (components/aws_gpu_cluster.py)."""
@@ -97,6 +97,7 @@ def build_aws_metrics(
         opts=on_cluster,
     )
     build_slo_rules(config, labels, [prometheus.release], on_cluster)
+    build_synthetic_probes(config, labels, SYSTEM_NODES, [prometheus.release], on_cluster)
     key, value, effect = GPU_TAINT
     GpuTelemetry(
         f"{site}-gpu-telemetry",

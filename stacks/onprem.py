@@ -24,7 +24,7 @@ from stackconfig.onprem_cluster import OnPremInferenceServiceConfig
 from stacks.aws_metrics import helm_chart
 from stacks.inference import inference_service_args
 from stacks.onprem_vpn import build_onprem_vpn
-from stacks.slo import build_slo_rules, on_call_routing
+from stacks.slo import build_slo_rules, build_synthetic_probes, on_call_routing
 from stacks.tags import stack_tags
 
 
@@ -68,6 +68,7 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
         opts=on_cluster,
     )
     build_slo_rules(config, labels, [prometheus.release], on_cluster)
+    build_synthetic_probes(config, labels, metrics.node_selector, [prometheus.release], on_cluster)
     crd_releases = [prometheus.release, keda.release]
     cluster = OnPremInferenceCluster(
         "onprem",

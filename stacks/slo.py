@@ -7,9 +7,12 @@ from typing import Any
 
 import pulumi
 
+from components.helm_chart import HelmChart
+from components.inference_service import PORT as MODEL_PORT
 from components.oncall import TeamShift, alertmanager_config, alertmanager_secrets
 from components.onprem_vpn_gateway import APP as VPN_GATEWAY_APP
 from components.slo_rules import ModelSlo, SloRules, SloRulesArgs, VpnGatewayAlert
+from components.synthetic_probes import ProbeTarget, SyntheticProbes, SyntheticProbesArgs
 from stackconfig import AwsStackConfig, OnPremStackConfig
 
 
@@ -70,3 +73,29 @@ def on_call_routing(config: AwsStackConfig | OnPremStackConfig) -> dict[str, Any
     if not teams:
         return {}
     return {"alertmanager_config": alertmanager_config(teams), "alertmanager_secrets": alertmanager_secrets(teams)}
+
+
+def build_synthetic_probes(
+    config: AwsStackConfig | OnPremStackConfig,
+    labels: Mapping[str, str],
+    node_selector: Mapping[str, str],
+    depends_on: Sequence[pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+) -> SyntheticProbes | None:
+    probes = config.latency.probes
+    models = config.inference if isinstance(config, AwsStackConfig) else config.kubernetes.models
+    if not probes.enabled or not models:
+        return None
+    return SyntheticProbes(
+        f"{config.deployment.site}-probes",
+        SyntheticProbesArgs(
+            chart=HelmChart(probes.chart.repository, probes.chart.chart, probes.chart.version),
+            namespace=config.metrics.namespace,
+            targets=[ProbeTarget(m.name, m.namespace, m.served_model_name, MODEL_PORT) for m in models],
+            interval=probes.interval,
+            node_selector=node_selector,
+            labels=labels,
+            depends_on=depends_on,
+        ),
+        opts=opts,
+    )

@@ -336,7 +336,13 @@ def test_every_kubernetes_object_on_the_eks_cluster_carries_the_residency_labels
         assert labels.get("data-classification") == "confidential", obj.urn
     releases = {r.name: r for r in run.resources if r.type == "kubernetes:helm.sh/v3:Release"}
     namespaces = {o.inputs["metadata"]["name"] for o in objects if o.type == "kubernetes:core/v1:Namespace"}
-    for name in ("gpu-nvidia-device-plugin", "metrics-release", "keda-release", "gpu-telemetry-release"):
+    for name in (
+        "gpu-nvidia-device-plugin",
+        "metrics-release",
+        "keda-release",
+        "gpu-telemetry-release",
+        "probes-release",
+    ):
         # In a namespace of the stack's own: the namespace carries the labels.
         assert releases.pop(f"{stack}-{name}").inputs["namespace"] in namespaces, name
     for other in releases.values():  # the load balancer controller, in kube-system: its chart labels its objects
