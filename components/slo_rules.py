@@ -146,6 +146,29 @@ def model_alerts(model: ModelSlo, site: str) -> list[dict[str, Any]]:
                 },
             }
         )
+    # The synthetic probe (components/synthetic_probes.py) answers even when no user traffic flows.
+    alerts += [
+        {
+            "alert": "SyntheticProbeFailing",
+            "expr": f"probe_success{sel} == 0",
+            "for": "5m",
+            "labels": {**labels, "severity": "critical", "slo": "availability"},
+            "annotations": {
+                "summary": f"{model.served_name} does not answer its synthetic probe",
+                "description": "The one-token completion has failed for 5 minutes ({{ $labels.instance }}).",
+            },
+        },
+        {
+            "alert": "SyntheticProbeTimeToFirstTokenAboveSLO",
+            "expr": f"quantile_over_time(0.95, probe_duration_seconds{sel}[30m]) > {model.ttft_p95_seconds:g}",
+            "for": "5m",
+            "labels": {**labels, "severity": "warning", "slo": "ttft"},
+            "annotations": {
+                "summary": f"{model.served_name}: probed TTFT p95 above its SLO of {model.ttft_p95_seconds * 1000:g} ms",
+                "description": "p95 of the probe's one-token completion over 30 m is {{ $value | humanizeDuration }}.",
+            },
+        },
+    ]
     return alerts
 
 

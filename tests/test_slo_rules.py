@@ -420,3 +420,61 @@ def test_a_typo_in_a_metric_name_fails_the_tests(tmp_path: Path) -> None:
             text = yaml.safe_dump(groups).replace('model_name="', 'model_nme="')
         broken = yaml.safe_load(text)
         assert "VllmInterTokenLatencyP95AboveSLO" in run_promtool(tmp_path, broken, tests), wrong
+
+
+def test_synthetic_probe_alerts(tmp_path: Path) -> None:
+    target = (
+        f'{{job="synthetic-qwen25-32b",instance="http://qwen25-32b.inference.svc.cluster.local:8000/v1/completions",'
+        f'model_name="{MODEL}"}}'
+    )
+    other = target.replace(MODEL, OTHER).replace("qwen25-32b", "llama-31-8b")
+    labels = {
+        "job": "synthetic-qwen25-32b",
+        "instance": "http://qwen25-32b.inference.svc.cluster.local:8000/v1/completions",
+        "model_name": MODEL,
+        "site": "onprem",
+    }
+    tests: list[dict[str, Any]] = [
+        {
+            "interval": "1m",
+            "input_series": [
+                # Fails from minute 2 on; its one-token completions take 1.5 s (SLO 1.2 s).
+                {"series": f"probe_success{target}", "values": "1 1 0x20"},
+                {"series": f"probe_duration_seconds{target}", "values": "1.5x40"},
+                # The other model answers, in 0.3 s (SLO 0.8 s).
+                {"series": f"probe_success{other}", "values": "1x40"},
+                {"series": f"probe_duration_seconds{other}", "values": "0.3x40"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "6m", "alertname": "SyntheticProbeFailing", "exp_alerts": []},  # pending (for: 5m)
+                {
+                    "eval_time": "8m",
+                    "alertname": "SyntheticProbeFailing",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {**labels, "severity": "critical", "slo": "availability"},
+                            "exp_annotations": {
+                                "summary": f"{MODEL} does not answer its synthetic probe",
+                                "description": "The one-token completion has failed for 5 minutes "
+                                f"({labels['instance']}).",
+                            },
+                        }
+                    ],
+                },
+                {
+                    "eval_time": "10m",
+                    "alertname": "SyntheticProbeTimeToFirstTokenAboveSLO",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {**labels, "severity": "warning", "slo": "ttft"},
+                            "exp_annotations": {
+                                "summary": f"{MODEL}: probed TTFT p95 above its SLO of 1200 ms",
+                                "description": "p95 of the probe's one-token completion over 30 m is 1.5s.",
+                            },
+                        }
+                    ],
+                },
+            ],
+        }
+    ]
+    assert run_promtool(tmp_path, shipped_groups("onprem"), tests) == ""
