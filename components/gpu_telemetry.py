@@ -5,6 +5,11 @@ container toolkit and the device plugin runs as its own chart, so the operator w
 exporter. dcgm-exporter reads the kubelet's pod-resources socket (hostPath) and needs SYS_ADMIN for profiling
 metrics, so it runs in its own "privileged" namespace, default-deny for ingress except Prometheus on 9400. The
 chart's ServiceMonitor (a CR) is rendered by Helm, so the release waits for kube-prometheus-stack's CRDs.
+
+The exported fields are the shared counters CSV (components/dcgm_counters.py) in the chart's ``customMetrics``: the
+chart renders it into its ConfigMap ``exporter-metrics-config-map`` (key ``metrics``), mounted over the file
+``-f`` names (deployment/values.yaml and templates/metrics-configmap.yaml, chart 4.8.2). The mount and the argument
+are the chart's defaults, set here anyway so the chain does not rest on a default that could move.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_metrics import admit_scraper, pss_labels
+from components.dcgm_counters import counters_csv
 from components.helm_chart import HelmChart, pinned_release
 from components.model_scaling import Scraper
 
 TYPE_TOKEN = "hybrid-llm-infra:metrics:GpuTelemetry"
 PORT = 9400
 POD_LABELS = {"app.kubernetes.io/name": "dcgm-exporter"}
+COUNTERS_CONFIG_MAP = "exporter-metrics-config-map"
+"""Fixed name of the chart's metrics ConfigMap (templates/metrics-configmap.yaml), filled from ``customMetrics``."""
+COUNTERS_PATH = "/etc/dcgm-exporter/default-counters.csv"
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,24 @@ def chart_values(args: GpuTelemetryArgs) -> dict[str, Any]:
         "tolerations": [{"key": key, "operator": "Equal", "value": value, "effect": effect}],
         "podLabels": dict(args.labels),
         "serviceMonitor": {"enabled": True},
+        "customMetrics": counters_csv(),
+        "arguments": ["-f", COUNTERS_PATH],
+        "extraConfigMapVolumes": [
+            {
+                "name": "exporter-metrics-volume",
+                "configMap": {
+                    "name": COUNTERS_CONFIG_MAP,
+                    "items": [{"key": "metrics", "path": COUNTERS_PATH.rsplit("/", 1)[1]}],
+                },
+            }
+        ],
+        "extraVolumeMounts": [
+            {
+                "name": "exporter-metrics-volume",
+                "mountPath": COUNTERS_PATH,
+                "subPath": COUNTERS_PATH.rsplit("/", 1)[1],
+            }
+        ],
     }
 
 

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_metrics import admit_scraper
+from components.dcgm_counters import counters_csv
 from components.helm_chart import HelmChart, pinned_release
 from components.inference_service import InferenceService, InferenceServiceArgs, dns_egress_rule
 from components.model_scaling import Scraper
@@ -31,6 +32,21 @@ PSS_PRIVILEGED = "privileged"
 GPU_RESOURCE_QUOTA_KEY = "requests.nvidia.com/gpu"
 DCGM_EXPORTER = ({"app": "nvidia-dcgm-exporter"}, 9400)
 """The GPU Operator's DCGM exporter pods and metrics port (gpu-operator assets/state-dcgm-exporter)."""
+DCGM_COUNTERS_CONFIG_MAP = "dcgm-exporter-counters"
+
+
+def with_dcgm_counters(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The operator's values with the shared counters CSV as the exporter's metrics (components/dcgm_counters.py).
+
+    gpu-operator v25.3.4: ``dcgmExporter.config`` with ``create`` makes the chart render a ConfigMap of that name in
+    the release namespace with the CSV under ``dcgm-metrics.csv`` (templates/dcgm_exporter_config.yaml); the
+    ClusterPolicy names it and the operator mounts that key at /etc/dcgm-exporter/dcgm-metrics.csv and points
+    ``DCGM_EXPORTER_COLLECTORS`` there (controllers/object_controls.go). The config rejects a user's own
+    ``dcgmExporter.config`` (stackconfig/onprem_cluster.py), so nothing is overridden silently here.
+    """
+    exporter = {**values.get("dcgmExporter", {})}
+    exporter["config"] = {"name": DCGM_COUNTERS_CONFIG_MAP, "create": True, "data": counters_csv()}
+    return {**values, "dcgmExporter": exporter}
 
 
 @dataclass(frozen=True)
@@ -278,7 +294,7 @@ class OnPremInferenceCluster(pulumi.ComponentResource):
             release_name="gpu-operator",
             source=HelmChart(operator.repository, operator.chart, operator.version),
             namespace=operator.namespace,
-            values=operator.values,
+            values=with_dcgm_counters(operator.values),
             timeout=900,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.gpu_operator_depends_on]),
         )

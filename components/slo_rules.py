@@ -11,10 +11,12 @@ recommended parameters): page on 2 % of the error budget spent in 1 h (checked o
 (and 30 m); ticket on 10 % in 3 d (and 6 h). Burn-rate factors follow from the SLO window (14.4/6/1 for 30 d).
 Latency alerts compare the recorded p95 with the SLO, sustained for 10 minutes.
 
-GPU alerts read dcgm-exporter: ``DCGM_FI_DEV_XID_ERRORS`` (the value of the last XID error; default counter) and
-``DCGM_FI_DEV_CLOCKS_EVENT_REASONS`` (bitmask; SW thermal 0x20, HW thermal 0x40 as in NVML's
-``nvmlClocksEventReason*``). The on-prem VPN gateway alert reads kube-state-metrics for the gateway DaemonSet,
-whose readiness probe asks charon over vici (components/onprem_vpn_gateway.py).
+GPU alerts read dcgm-exporter: ``DCGM_FI_DEV_XID_ERRORS`` (the value of the last XID error) and
+``DCGM_FI_DEV_THERMAL_VIOLATION`` (NVML's thermal violation time, a counter in ns), both in the counters CSV every
+cluster's exporter is given (components/dcgm_counters.py; the thermal one is not in dcgm-exporter's defaults,
+tests/test_dcgm_counters.py checks every DCGM metric a rule reads is exported). The on-prem VPN gateway alert
+reads kube-state-metrics for the gateway DaemonSet, whose readiness probe asks charon over vici
+(components/onprem_vpn_gateway.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from components.dcgm_counters import THERMAL_VIOLATION, XID_ERRORS
 
 TYPE_TOKEN = "hybrid-llm-infra:metrics:SloRules"
 
@@ -176,7 +180,7 @@ def gpu_alerts(site: str) -> list[dict[str, Any]]:
     return [
         {
             "alert": "GpuXidError",
-            "expr": "DCGM_FI_DEV_XID_ERRORS > 0",
+            "expr": f"{XID_ERRORS} > 0",
             "labels": {"site": site, "severity": "critical"},
             "annotations": {
                 "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
@@ -185,13 +189,15 @@ def gpu_alerts(site: str) -> list[dict[str, Any]]:
         },
         {
             "alert": "GpuThermalThrottling",
-            # Bits 0x20 (software thermal slowdown) and 0x40 (hardware thermal slowdown) of the reasons bitmask.
-            "expr": "floor(DCGM_FI_DEV_CLOCKS_EVENT_REASONS / 32) % 4 > 0",
+            # Share of the last 5 minutes the GPU was held below its clocks for thermal reasons (ns per second / 1e9).
+            "expr": f"rate({THERMAL_VIOLATION}[5m]) / 1e9 > 0",
             "for": "5m",
             "labels": {"site": site, "severity": "warning"},
             "annotations": {
-                "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} is thermally throttled",
-                "description": "Clocks reduced for thermal reasons for 5 minutes: latency SLOs will suffer.",
+                # dcgm-exporter after 4.8.2 spells the label hostname (#655); the operator's 4.3.1-4.4.0 Hostname.
+                "summary": "GPU {{ $labels.gpu }} on {{ or $labels.hostname $labels.Hostname }} is thermally throttled",
+                "description": "Throttled for thermal reasons {{ $value | humanizePercentage }} of the time, "
+                "for 5 minutes: latency SLOs will suffer.",
             },
         },
     ]

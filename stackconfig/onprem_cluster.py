@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from residency import ONPREM_ONLY_CLASSIFICATIONS
 from stackconfig.errors import Problem
@@ -53,6 +53,17 @@ class GpuOperatorConfig(_Model):
     values: dict[str, Any] = Field(
         default_factory=dict, description="Chart values, deep-merged over the defaults (default_gpu_operator_values)."
     )
+
+    @field_validator("values")
+    @classmethod
+    def _counters_are_the_platforms(cls, values: dict[str, Any]) -> dict[str, Any]:
+        exporter = values.get("dcgmExporter")
+        if isinstance(exporter, Mapping) and "config" in exporter:
+            raise ValueError(
+                "dcgmExporter.config is set by the platform: the exporter's counters are the shared CSV "
+                "(components/dcgm_counters.py) the GPU alerts rely on; add a field there, for both clusters"
+            )
+        return values
 
     def merged_values(self) -> dict[str, Any]:
         return _deep_merge(default_gpu_operator_values(), self.values)

@@ -71,7 +71,8 @@ def test_gpu_operator_is_a_pinned_release_in_its_namespace(mock_stack) -> None:
     assert release.inputs["version"] == "v25.3.4"
     assert release.inputs["repositoryOpts"] == {"repo": "https://helm.ngc.nvidia.com/nvidia"}
     assert release.inputs["namespace"] == "gpu-operator" and release.inputs["createNamespace"] is False
-    assert release.inputs["values"] == {"driver": {"enabled": False}}
+    assert release.inputs["values"]["driver"] == {"enabled": False}
+    assert release.inputs["values"]["dcgmExporter"]["config"]["name"] == "dcgm-exporter-counters"  # the counters CSV
     namespace = mock_stack.named("kubernetes:core/v1:Namespace", "onprem-ns-gpu-operator")
     assert namespace.urn in release.dependencies
     assert cluster.gpu_operator is not None
@@ -242,6 +243,10 @@ def test_an_unknown_model_source_kind() -> None:
         ({"models": [_model(), _model()]}, "hybrid-llm-infra:kubernetes.models[1].name"),
         ({"quotas": {"other": {"gpus": 1}}}, "hybrid-llm-infra:kubernetes.quotas.other"),
         ({"gpuOperator": {"version": "^25.3"}}, "hybrid-llm-infra:kubernetes.gpuOperator.version"),
+        (
+            {"gpuOperator": {"values": {"dcgmExporter": {"config": {"name": "mine"}}}}},
+            "hybrid-llm-infra:kubernetes.gpuOperator.values",
+        ),
         ({"models": [_model(extraArgs=["--enable-log-requests"])]}, "hybrid-llm-infra:kubernetes.models[0].extraArgs"),
         ({"models": [_model(image="vllm/vllm-openai:latest")]}, "hybrid-llm-infra:kubernetes.models[0].image"),
     ],

@@ -305,12 +305,6 @@ def test_gpu_and_vpn_gateway_alerts(tmp_path: Path) -> None:
             "input_series": [
                 {"series": f"DCGM_FI_DEV_XID_ERRORS{{{gpu}}}", "values": "0 0 79 79"},
                 {"series": 'DCGM_FI_DEV_XID_ERRORS{gpu="1",UUID="GPU-2",Hostname="node-a"}', "values": "0 0 0 0"},
-                # 0x40 hardware thermal slowdown on GPU 0; GPU 1 only power-capped (0x4) and idle (0x1).
-                {"series": f"DCGM_FI_DEV_CLOCKS_EVENT_REASONS{{{gpu}}}", "values": "64x10"},
-                {
-                    "series": 'DCGM_FI_DEV_CLOCKS_EVENT_REASONS{gpu="1",UUID="GPU-2",Hostname="node-a"}',
-                    "values": "5x10",
-                },
                 {
                     "series": 'kube_daemonset_status_number_ready{namespace="vpn-gateway",daemonset="strongswan-gateway"}',
                     "values": "2 1 1 1 1",
@@ -342,26 +336,6 @@ def test_gpu_and_vpn_gateway_alerts(tmp_path: Path) -> None:
                     ],
                 },
                 {"eval_time": "1m", "alertname": "GpuXidError", "exp_alerts": []},
-                {
-                    "eval_time": "6m",
-                    "alertname": "GpuThermalThrottling",
-                    "exp_alerts": [
-                        {
-                            "exp_labels": {
-                                "gpu": "0",
-                                "UUID": "GPU-1",
-                                "Hostname": "node-a",
-                                "modelName": "NVIDIA L40S",
-                                "site": "onprem",
-                                "severity": "warning",
-                            },
-                            "exp_annotations": {
-                                "summary": "GPU 0 on node-a is thermally throttled",
-                                "description": "Clocks reduced for thermal reasons for 5 minutes: latency SLOs will suffer.",
-                            },
-                        }
-                    ],
-                },
                 {"eval_time": "2m", "alertname": "VpnGatewayDown", "exp_alerts": []},  # for: 2m
                 {
                     "eval_time": "4m",
@@ -380,6 +354,55 @@ def test_gpu_and_vpn_gateway_alerts(tmp_path: Path) -> None:
                                 "others, so their tunnels to AWS are down.",
                             },
                         }
+                    ],
+                },
+            ],
+        }
+    ]
+    assert run_promtool(tmp_path, shipped_groups("onprem"), tests) == ""
+
+
+def test_thermal_throttling_fires_on_a_rising_violation_counter_not_a_flat_one(tmp_path: Path) -> None:
+    def gpu(index: str, host: str = 'Hostname="node-a"') -> str:
+        return f'DCGM_FI_DEV_THERMAL_VIOLATION{{gpu="{index}",UUID="GPU-{index}",{host},modelName="NVIDIA L40S"}}'
+
+    tests: list[dict[str, Any]] = [
+        {
+            "interval": "1m",
+            "input_series": [
+                # Throttled 15 s of every minute (the counter is in ns): 25 % of the time, sustained.
+                {"series": gpu("0"), "values": "0+15000000000x20"},
+                # The same on a newer exporter, which spells the label hostname (dcgm-exporter #655).
+                {"series": gpu("1", 'hostname="node-b"'), "values": "0+15000000000x20"},
+                # Throttled long ago: a high but flat counter.
+                {"series": gpu("2"), "values": "7000000000x20"},
+                # One 30 s episode at minute 3, then nothing: resolved by minute 12.
+                {"series": gpu("3"), "values": "0 0 0 30000000000x17"},
+                # The exporter restarted (the counter reset to 0) and stayed flat.
+                {"series": gpu("4"), "values": "9000000000 9000000000 0x18"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "4m", "alertname": "GpuThermalThrottling", "exp_alerts": []},  # pending (for: 5m)
+                {
+                    "eval_time": "12m",
+                    "alertname": "GpuThermalThrottling",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {
+                                "gpu": index,
+                                "UUID": f"GPU-{index}",
+                                host_label: host,
+                                "modelName": "NVIDIA L40S",
+                                "site": "onprem",
+                                "severity": "warning",
+                            },
+                            "exp_annotations": {
+                                "summary": f"GPU {index} on {host} is thermally throttled",
+                                "description": "Throttled for thermal reasons 25% of the time, for 5 minutes: "
+                                "latency SLOs will suffer.",
+                            },
+                        }
+                        for index, host_label, host in (("0", "Hostname", "node-a"), ("1", "hostname", "node-b"))
                     ],
                 },
             ],
