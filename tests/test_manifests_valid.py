@@ -8,6 +8,7 @@ are errors). Helm releases are not objects: they are checked for a pinned chart 
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 import kubernetes_validate
@@ -23,6 +24,7 @@ from tests.stack_runs import ROOT, shipped_runs
 PINNED_CHART_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 
 
+@cache  # once per stack and test process: loading and validating the project's config costs 0.1 s, x90 cases
 def kubernetes_version(stack: str) -> str:
     """The Kubernetes minor version the stack's config names for its cluster."""
     config = parse_stack_config(load_project(ROOT).stack(stack).config)
