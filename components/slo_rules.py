@@ -183,7 +183,7 @@ def gpu_alerts(site: str) -> list[dict[str, Any]]:
             "expr": f"{XID_ERRORS} > 0",
             "labels": {"site": site, "severity": "critical"},
             "annotations": {
-                "summary": "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
+                "summary": "GPU {{ $labels.gpu }} on {{ or $labels.hostname $labels.Hostname }} reported XID {{ $value }}",
                 "description": "See NVIDIA's XID catalogue; most XIDs need the GPU drained and reset.",
             },
         },

@@ -116,13 +116,15 @@ class Frr:
         self.netns = netns
         self.workdir = workdir
         workdir.mkdir(mode=0o755)
-        frr = pwd.getpwnam(FRR_USER)
-        os.chown(workdir, frr.pw_uid, frr.pw_gid)  # the daemons run as frr and write their sockets here
+        # Root-owned: the daemons stay root but drop CAP_DAC_OVERRIDE, so they write only where root owns the dir.
         self.config_path = workdir / "frr.conf"
         self.config_path.write_text(config)
         self.config_path.chmod(0o644)
         self.procs: list[subprocess.Popen[bytes]] = []
-        common = ["-z", str(workdir / "zserv.api"), "--vty_socket", str(workdir)]
+        # -u root -g frrvty: the lab's daemons stay root instead of switching to the frr user, which cannot even
+        # reach /usr/lib where the machine's / is not world-searchable (a fresh CI root is a 0700 directory); the
+        # group must be the vty group FRR was built with (Debian: frrvty), or privs_init refuses to start.
+        common = ["-u", "root", "-g", "frrvty", "-z", str(workdir / "zserv.api"), "--vty_socket", str(workdir)]
         self._start("zebra", [str(ZEBRA), *common, "-i", str(workdir / "zebra.pid"), "-f", "/dev/null"])
         wait_until_path(workdir / "zserv.api", timeout=10, what=f"zebra in {netns}")
         self._start("bgpd", [str(BGPD), *common, "-i", str(workdir / "bgpd.pid"), "-f", str(self.config_path)])

@@ -144,7 +144,11 @@ def test_bgpd_parses_every_line_of_the_shipped_config() -> None:
         path.write_text(text)
         path.chmod(0o644)
         done = subprocess.run(
-            [str(BGPD), "-C", "-f", str(path), "--log", "stdout"], capture_output=True, text=True, timeout=30
+            # Stay root (the frr user cannot reach /usr/lib where / is not world-searchable, as in a fresh CI root).
+            [str(BGPD), "-u", "root", "-g", "frrvty", "-C", "-f", str(path), "--log", "stdout"],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         return done.stdout + done.stderr
 
