@@ -202,10 +202,7 @@ class InferenceService(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        selector = {
-            "app.kubernetes.io/name": "vllm",
-            "app.kubernetes.io/instance": name,
-        }
+        selector = pod_selector(name)
         labels = {
             **args.labels,
             **selector,
@@ -313,6 +310,11 @@ class InferenceService(pulumi.ComponentResource):
             spec=scaled_object_spec(name, args.served_model_name, args.scaling, scraper),
             opts=after_crds,
         )
+
+
+def pod_selector(name: str) -> dict[str, str]:
+    """Labels of one model's pods (its Service and the NetworkPolicies admitting callers select them)."""
+    return {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": name}
 
 
 def service_spec(selector: Mapping[str, str], exposure: ServiceExposure | None) -> k8s.core.v1.ServiceSpecArgs:

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from stackconfig.errors import Problem
+from stackconfig.helm import HelmChartConfig
 from stackconfig.types import DnsLabel
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -79,6 +80,49 @@ class SecondarySite(_Model):
     health_check: HealthCheckConfig = Field(description="How Route 53 probes the site (required: no unchecked entry).")
 
 
+def _https_url(value: str) -> str:
+    if not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
+        raise ValueError("must be an https:// URL (the gateway fetches keys and trusts issuers over TLS only)")
+    return value
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+
+
+class JwtConfig(_Model):
+    """Who issues the callers' tokens; the gateway refuses a request without a valid one (no anonymous access)."""
+
+    issuer: HttpsUrl = Field(description="The tokens' iss claim (https://).")
+    jwks_uri: HttpsUrl = Field(description="Where the issuer publishes its signing keys (https://).")
+    audiences: list[str] = Field(default_factory=list, description="Accepted aud values (empty: any).")
+
+
+class RateLimitConfig(_Model):
+    """Per-client limit, counted by the token's sub claim in each gateway pod (Envoy local rate limit)."""
+
+    requests: int = Field(default=60, ge=1, description="Requests per unit per client and gateway pod.")
+    unit: Literal["Second", "Minute", "Hour"] = Field(default="Minute")
+
+
+class GatewayConfig(_Model):
+    """The gateway behind the NLB: Envoy Gateway, its routes to the stack's models, JWT and a per-client limit."""
+
+    chart: HelmChartConfig = Field(
+        default=HelmChartConfig(repository="oci://docker.io/envoyproxy", chart="gateway-helm", version="v1.6.7"),
+        description="Envoy Gateway's chart (pinned; an internal OCI mirror works the same way).",
+    )
+    jwt: JwtConfig = Field(description="The token issuer (required: no anonymous access).")
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    models: list[DnsLabel] | None = Field(
+        default=None, description="Models routed (names in the stack's inference; null: all of them)."
+    )
+    listener_certificate_secret: DnsLabel = Field(
+        default="front-door-backend-tls",
+        description="kubernetes.io/tls Secret in front-door for the NLB-to-pod TLS leg (precondition).",
+    )
+    replicas: int = Field(default=2, ge=1, le=10, description="Envoy proxy pods.")
+
+
 class FrontDoorConfig(_Model):
     """One hostname for the stack's jurisdiction: failover from this region to the jurisdiction's on-prem site."""
 
@@ -89,6 +133,7 @@ class FrontDoorConfig(_Model):
         default=None, description="The jurisdiction's on-prem site (null: the region answers alone)."
     )
     ttl: int = Field(default=60, ge=10, le=300, description="TTL of the secondary's A record (aliases have none).")
+    gateway: GatewayConfig = Field(description="The gateway the NLB forwards to (required).")
 
 
 def front_door_problems(path: str, door: FrontDoorConfig | None, jurisdiction: str) -> list[Problem]:
@@ -107,4 +152,20 @@ def front_door_problems(path: str, door: FrontDoorConfig | None, jurisdiction: s
                 f"only to a site of {jurisdiction}",
             )
         )
+    return problems
+
+
+def front_door_model_problems(path: str, door: FrontDoorConfig | None, models: dict[str, str]) -> list[Problem]:
+    """The routed models, by name -> classification: each served by this stack and never restricted."""
+    if door is None or door.gateway.models is None:
+        return []
+    problems = []
+    for i, name in enumerate(door.gateway.models):
+        key = f"{path}.gateway.models[{i}]"
+        if name not in models:
+            problems.append(
+                Problem(key, f"{name} is not a model of this stack's inference ({', '.join(sorted(models))})")
+            )
+        elif models[name] == "restricted":
+            problems.append(Problem(key, f"{name} is restricted; restricted data is served only on-prem"))
     return problems

@@ -18,7 +18,7 @@ from residency import JURISDICTIONS
 from stackconfig.addressing import check_address_plan
 from stackconfig.change_windows import change_window_problems
 from stackconfig.errors import ConfigError, Problem
-from stackconfig.front_door import front_door_problems
+from stackconfig.front_door import front_door_model_problems, front_door_problems
 from stackconfig.images import production_image_problems
 from stackconfig.latency import stack_latency_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
@@ -127,6 +127,11 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
             problems += _subnet_fit_problems(config)
             problems += vpn_problems(config.vpn, config.address_plan, config.deployment.site)
         problems += front_door_problems(f"{PROJECT}:frontDoor", config.front_door, jurisdiction.id)
+        problems += front_door_model_problems(
+            f"{PROJECT}:frontDoor",
+            config.front_door,
+            {m.name: m.data_classification or config.classification for m in config.inference},
+        )
         if config.classification == "restricted":
             problems.append(
                 Problem(

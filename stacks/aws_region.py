@@ -202,6 +202,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
             endpoints.controller
             if endpoints
             else load_balancer_controller(config, cluster, network, account, tags, with_provider),
+            services,
             tags,
             with_provider,
         )

@@ -17,7 +17,9 @@ import pulumi
 from components.aws_gpu_cluster import AwsGpuInferenceCluster
 from components.aws_load_balancer_controller import AwsLoadBalancerController, AwsLoadBalancerControllerArgs
 from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs
+from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel
 from components.helm_chart import HelmChart
+from components.inference_service import InferenceService, pod_selector
 from components.network import RegionalNetwork
 from components.public_dns import HealthCheckSpec, JurisdictionDns, JurisdictionDnsArgs, RegionEntry, SiteEntry
 from residency import residency_labels
@@ -98,6 +100,7 @@ def build_front_door(
     network: RegionalNetwork,
     cluster: AwsGpuInferenceCluster,
     controller: AwsLoadBalancerController,
+    services: Mapping[str, InferenceService],
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
 ) -> dict[str, Any]:
@@ -118,6 +121,34 @@ def build_front_door(
             labels=residency_labels(dict(tags)),
             tags=dict(tags),
             service_depends_on=[controller],
+        ),
+        opts=opts,
+    )
+    gateway = door.gateway
+    # Only this stack's models (never restricted: the config refuses restricted data on AWS and a restricted model
+    # named in frontDoor.gateway.models), by name, in config order.
+    routed = [m for m in config.inference if gateway.models is None or m.name in gateway.models]
+    chart = gateway.chart
+    FrontDoorGateway(
+        f"{site}-envoy-gateway",
+        FrontDoorGatewayArgs(
+            namespace=NAMESPACE,
+            gateway_name=GATEWAY_NAME,
+            proxy_selector=GATEWAY_SELECTOR,
+            proxy_port=GATEWAY_PORT,
+            load_balancer_cidrs=[network.vpc_cidr],
+            chart=HelmChart(chart.repository, chart.chart, chart.version),
+            models=[RoutedModel(m.name, m.namespace, m.name, pod_selector(m.name)) for m in routed],
+            jwt_issuer=gateway.jwt.issuer,
+            jwks_uri=gateway.jwt.jwks_uri,
+            jwt_audiences=list(gateway.jwt.audiences),
+            rate_limit_requests=gateway.rate_limit.requests,
+            rate_limit_unit=gateway.rate_limit.unit,
+            listener_certificate_secret=gateway.listener_certificate_secret,
+            replicas=gateway.replicas,
+            kubernetes_provider=cluster.kubernetes_provider,
+            labels=residency_labels(dict(tags)),
+            depends_on=[entry, cluster.system_node_group, *(services[m.name] for m in routed)],
         ),
         opts=opts,
     )

@@ -12,7 +12,13 @@ from residency.kubernetes_manifests import HELM_RELEASE, manifest_from_inputs
 from tests.crd_schema import errors, is_custom_resource
 from tests.stack_runs import shipped_runs
 
-CRD_CHARTS = {"keda.sh": "keda", "monitoring.coreos.com": "kube-prometheus-stack"}
+CRD_CHARTS = {
+    "keda.sh": "keda",
+    "monitoring.coreos.com": "kube-prometheus-stack",
+    # An OCI chart is named by its full reference (components/helm_chart.py: chart_source).
+    "gateway.networking.k8s.io": "oci://docker.io/envoyproxy/gateway-helm",
+    "gateway.envoyproxy.io": "oci://docker.io/envoyproxy/gateway-helm",
+}
 """The chart that installs each API group's CRDs (others, e.g. Karpenter's, are checked by their own tests)."""
 
 
