@@ -342,6 +342,7 @@ def test_every_kubernetes_object_on_the_eks_cluster_carries_the_residency_labels
         "keda-release",
         "gpu-telemetry-release",
         "probes-release",
+        "envoy-gateway-release",
     ):
         # In a namespace of the stack's own: the namespace carries the labels.
         assert releases.pop(f"{stack}-{name}").inputs["namespace"] in namespaces, name
