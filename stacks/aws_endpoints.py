@@ -17,9 +17,7 @@ from components.aws_gpu_cluster import AwsGpuInferenceCluster
 from components.aws_load_balancer_controller import (
     NLB_CLASS,
     AwsLoadBalancerController,
-    AwsLoadBalancerControllerArgs,
 )
-from components.helm_chart import HelmChart
 from components.inference_service import PORT, InferenceService, ServiceExposure
 from components.model_endpoints import (
     RESOLVER_SLOTS,
@@ -33,8 +31,8 @@ from components.model_endpoints import (
     reserved_block,
 )
 from components.network import RegionalNetwork, plan_subnets
-from residency import residency_labels
 from stackconfig import AwsStackConfig
+from stacks.aws_lb_controller import load_balancer_controller
 
 _LBC = "service.beta.kubernetes.io/aws-load-balancer-"
 
@@ -98,24 +96,7 @@ def build_region_endpoints(
     net = config.network
     plan = plan_subnets(config.site_plan.vpc_cidr, zones, net.private_subnet_prefix, net.public_subnet_prefix)
     subnets = [EndpointSubnet(network.subnets_by_zone[p.zone], p.zone, reserved_block(p.private_cidr)) for p in plan]
-    chart = config.endpoints.load_balancer_controller
-    controller = AwsLoadBalancerController(
-        f"{site}-lbc",
-        AwsLoadBalancerControllerArgs(
-            cluster_name=cluster.cluster_name,
-            cluster_arn=cluster.cluster.arn,
-            account_id=account_id,
-            region=config.aws_region,
-            vpc_id=network.vpc_id,
-            chart=HelmChart(chart.repository, chart.chart, chart.version),
-            kubernetes_provider=cluster.kubernetes_provider,
-            tags=dict(tags),
-            labels=residency_labels(dict(tags)),
-            association_depends_on=[cluster.addons["eks-pod-identity-agent"]],
-            release_depends_on=[cluster.system_node_group],
-        ),
-        opts=opts,
-    )
+    controller = load_balancer_controller(config, cluster, network, account_id, tags, opts)
     endpoint_network = EndpointNetwork(
         f"{site}-model-endpoints",
         EndpointNetworkArgs(

@@ -26,9 +26,10 @@ from stackconfig import PROJECT, AwsStackConfig, ConfigError, Problem
 from stackconfig.aws_cluster import EKS_ADDONS, AwsInferenceServiceConfig
 from stacks.aws_endpoints import RegionEndpoints, build_private_dns, build_region_endpoints
 from stacks.aws_karpenter import build_gpu_capacity, check_gpu_capacity
+from stacks.aws_lb_controller import load_balancer_controller
 from stacks.aws_metrics import ClusterScaling, build_aws_metrics
 from stacks.aws_vpn import build_aws_vpn
-from stacks.front_door import build_front_door, check_front_door, load_balancer_controller
+from stacks.front_door import build_front_door, check_front_door
 from stacks.gpu_placement import place_gpu_node_pools, region_zones
 from stacks.tags import stack_tags
 

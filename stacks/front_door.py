@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 
 from components.aws_gpu_cluster import AwsGpuInferenceCluster
-from components.aws_load_balancer_controller import AwsLoadBalancerController, AwsLoadBalancerControllerArgs
+from components.aws_load_balancer_controller import AwsLoadBalancerController
 from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs
 from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel
 from components.helm_chart import HelmChart
@@ -53,36 +53,6 @@ def check_front_door(config: AwsStackConfig) -> None:
                 )
             ]
         )
-
-
-def load_balancer_controller(
-    config: AwsStackConfig,
-    cluster: AwsGpuInferenceCluster,
-    network: RegionalNetwork,
-    account_id: str,
-    tags: Mapping[str, str],
-    opts: pulumi.ResourceOptions,
-) -> AwsLoadBalancerController:
-    """The controller for a stack whose models are not exposed to on-prem (stacks/aws_endpoints.py makes it
-    otherwise; one per cluster)."""
-    chart = config.endpoints.load_balancer_controller
-    return AwsLoadBalancerController(
-        f"{config.deployment.site}-lbc",
-        AwsLoadBalancerControllerArgs(
-            cluster_name=cluster.cluster_name,
-            cluster_arn=cluster.cluster.arn,
-            account_id=account_id,
-            region=config.aws_region,
-            vpc_id=network.vpc_id,
-            chart=HelmChart(chart.repository, chart.chart, chart.version),
-            kubernetes_provider=cluster.kubernetes_provider,
-            tags=dict(tags),
-            labels=residency_labels(dict(tags)),
-            association_depends_on=[cluster.addons["eks-pod-identity-agent"]],
-            release_depends_on=[cluster.system_node_group],
-        ),
-        opts=opts,
-    )
 
 
 def _health(check: HealthCheckConfig) -> HealthCheckSpec:
