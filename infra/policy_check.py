@@ -98,9 +98,10 @@ class PackSession:
             self.pack.close()
 
 
-def _deployment(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``hybrid-llm-infra:deployment`` (the engine hands objects over as JSON text; it validated when the stack ran)."""
-    value = config.get("hybrid-llm-infra:deployment")
+def _config_object(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """An object-valued ``hybrid-llm-infra:<key>`` (the engine hands objects over as JSON text; it validated when
+    the stack ran), or ``{}``."""
+    value = config.get(f"hybrid-llm-infra:{key}")
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -111,13 +112,8 @@ def _deployment(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _address_plan_cidrs(config: Mapping[str, Any]) -> dict[str, list[str]]:
     """``onpremCidrs`` and ``awsCidrs`` from ``hybrid-llm-infra:addressPlan`` (validated when the stack ran)."""
-    plan = config.get("hybrid-llm-infra:addressPlan")
-    if isinstance(plan, str):
-        try:
-            plan = json.loads(plan)
-        except ValueError:
-            plan = None
-    if not isinstance(plan, Mapping):
+    plan = _config_object(config, "addressPlan")
+    if not plan:
         return {}
     onprem = plan.get("onprem") or {}
     aws_cidrs = [
@@ -131,16 +127,8 @@ def _address_plan_cidrs(config: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def _remote_write_jurisdictions(config: Mapping[str, Any]) -> dict[str, str]:
     """Host -> jurisdiction of the receivers ``hybrid-llm-infra:metrics.remoteWrite`` declares (validated already)."""
-    metrics = config.get("hybrid-llm-infra:metrics")
-    if isinstance(metrics, str):
-        try:
-            metrics = json.loads(metrics)
-        except ValueError:
-            metrics = None
-    if not isinstance(metrics, Mapping):
-        return {}
     out = {}
-    for entry in metrics.get("remoteWrite") or []:
+    for entry in _config_object(config, "metrics").get("remoteWrite") or []:
         host = urlsplit(str(entry.get("url") or "")).hostname
         if host and entry.get("jurisdiction"):
             out[host] = str(entry["jurisdiction"])
@@ -149,13 +137,7 @@ def _remote_write_jurisdictions(config: Mapping[str, Any]) -> dict[str, str]:
 
 def _front_door_sites(config: Mapping[str, Any]) -> dict[str, str]:
     """Address -> jurisdiction of the on-prem entry ``hybrid-llm-infra:frontDoor.secondary`` declares (validated)."""
-    door = config.get("hybrid-llm-infra:frontDoor")
-    if isinstance(door, str):
-        try:
-            door = json.loads(door)
-        except ValueError:
-            door = None
-    secondary = door.get("secondary") if isinstance(door, Mapping) else None
+    secondary = _config_object(config, "frontDoor").get("secondary")
     if not isinstance(secondary, Mapping) or not secondary.get("address") or not secondary.get("jurisdiction"):
         return {}
     return {str(secondary["address"]): str(secondary["jurisdiction"])}
@@ -165,13 +147,13 @@ def stack_policy_values(
     stack_config: Mapping[str, Any], all_configs: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The common policy config of one stack (see the module docstring)."""
-    deployment = _deployment(stack_config)
+    deployment = _config_object(stack_config, "deployment")
     onprem = "EU"
     if deployment.get("kind") == "onprem" and deployment.get("jurisdiction"):
         onprem = str(deployment["jurisdiction"])
     else:
         for other in all_configs.values():
-            d = _deployment(other)
+            d = _config_object(other, "deployment")
             if d.get("kind") == "onprem" and d.get("jurisdiction"):
                 onprem = str(d["jurisdiction"])
                 break
