@@ -29,6 +29,7 @@ from components.eks_addons import AFTER_NODES, BEFORE_NODES, managed_addons, mis
 from components.eks_iam import model_read_policy, pod_identity_trust, service_trust
 from components.helm_chart import HelmChart, pinned_release
 from components.kubeconfig import kubeconfig
+from components.network_policies import default_deny_ingress
 
 TYPE_TOKEN = "hybrid-llm-infra:compute:AwsGpuInferenceCluster"
 # Resolve the SDK's lazy modules when this module is imported, not at the first registration:
@@ -450,13 +451,11 @@ class AwsGpuInferenceCluster(pulumi.ComponentResource):
         )
         # Default-deny ingress for the whole namespace (policy namespace-default-deny); workloads open what they
         # serve with their own NetworkPolicy (InferenceService does). Egress stays as the workloads set it.
-        k8s.networking.v1.NetworkPolicy(
+        default_deny_ingress(
             f"{self._name}-{namespace}-default-deny-ingress",
-            metadata=meta_v1.ObjectMetaArgs(name="default-deny-ingress", namespace=namespace, labels=self._args.labels),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=meta_v1.LabelSelectorArgs(), policy_types=["Ingress"]
-            ),
-            opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=[ns]),
+            namespace,
+            self._args.labels,
+            pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider, depends_on=[ns]),
         )
         return ns
 

@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 
 from components.helm_chart import HelmChart, pinned_release
 from components.model_scaling import Scraper, scrape_network_policy_spec
+from components.network_policies import default_deny_ingress
 
 TYPE_TOKEN = "hybrid-llm-infra:metrics:ClusterMetrics"
 FULLNAME = "kube-prometheus-stack"
@@ -155,12 +156,7 @@ class ClusterMetrics(pulumi.ComponentResource):
                 opts=in_ns,
             )
 
-        policy(
-            "default-deny-ingress",
-            k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
-            ),
-        )
+        default_deny_ingress(f"{name}-default-deny-ingress", args.namespace, labels, in_ns)
         prometheus_pods = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(PROMETHEUS_POD_LABELS))
         policy(
             "keda-queries-prometheus",

@@ -16,6 +16,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.aws_load_balancer_controller import NLB_CLASS
+from components.network_policies import default_deny_ingress
 
 _LBC = "service.beta.kubernetes.io/aws-load-balancer-"
 # TLS 1.3 and 1.2 only (Elastic Load Balancing user guide, "Security policies for your Network Load Balancer").
@@ -95,15 +96,11 @@ class FrontDoorEntry(pulumi.ComponentResource):
             ),
             opts=k8s_child,
         )
-        k8s.networking.v1.NetworkPolicy(
+        default_deny_ingress(
             f"{name}-default-deny-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="default-deny-ingress", namespace=args.namespace, labels=dict(args.labels)
-            ),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
-            ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[namespace]),
+            args.namespace,
+            args.labels,
+            pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[namespace]),
         )
         subnets = pulumi.Output.all(*args.public_subnet_ids).apply(lambda ids: ",".join(ids))
         self.service = k8s.core.v1.Service(

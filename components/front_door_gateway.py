@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components.helm_chart import HelmChart, pinned_release
+from components.network_policies import default_deny_ingress
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_API_BETA = "gateway.networking.k8s.io/v1beta1"
@@ -324,14 +325,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
         the gateway-helm chart's values and webhook template, v1.6.7."""
         opts = pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[namespace])
         policy = k8s.networking.v1
-        policy.NetworkPolicy(
-            f"{name}-controller-default-deny",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="default-deny-ingress", namespace=args.controller_namespace, labels=labels
-            ),
-            spec=policy.NetworkPolicySpecArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]),
-            opts=opts,
-        )
+        default_deny_ingress(f"{name}-controller-default-deny", args.controller_namespace, labels, opts)
         proxies = policy.NetworkPolicyPeerArgs(
             namespace_selector=k8s.meta.v1.LabelSelectorArgs(
                 match_labels={"kubernetes.io/metadata.name": args.namespace}

@@ -25,6 +25,7 @@ from components.cluster_metrics import admit_scraper, pss_labels
 from components.dcgm_counters import counters_csv
 from components.helm_chart import HelmChart, pinned_release
 from components.model_scaling import Scraper
+from components.network_policies import default_deny_ingress
 
 TYPE_TOKEN = "hybrid-llm-infra:metrics:GpuTelemetry"
 PORT = 9400
@@ -88,14 +89,7 @@ class GpuTelemetry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="default-deny-ingress", namespace=args.namespace, labels=labels),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
-            ),
-            opts=in_ns,
-        )
+        default_deny_ingress(f"{name}-default-deny-ingress", args.namespace, labels, in_ns)
         admit_scraper(f"{name}-dcgm", args.namespace, POD_LABELS, PORT, args.scraper, labels, in_ns)
         self.release = pinned_release(
             f"{name}-release",

@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster_metrics import pss_labels
 from components.helm_chart import HelmChart, pinned_release
+from components.network_policies import default_deny_ingress
 
 TYPE_TOKEN = "hybrid-llm-infra:autoscaling:Keda"
 RELEASE = "keda"
@@ -66,14 +67,7 @@ class Keda(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="default-deny-ingress", namespace=args.namespace, labels=labels),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
-            ),
-            opts=in_ns,
-        )
+        default_deny_ingress(f"{name}-default-deny-ingress", args.namespace, labels, in_ns)
         for suffix, pods, port, sources in _PORTS:
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{suffix}",

@@ -26,6 +26,7 @@ from components.dcgm_counters import counters_csv
 from components.helm_chart import HelmChart, pinned_release
 from components.inference_service import InferenceService, InferenceServiceArgs, dns_egress_rule
 from components.model_scaling import Scraper
+from components.network_policies import default_deny_ingress
 
 PSS_RESTRICTED = "restricted"
 PSS_PRIVILEGED = "privileged"
@@ -270,15 +271,7 @@ class OnPremInferenceCluster(pulumi.ComponentResource):
     def _default_deny_ingress(self, namespace: str, ns: k8s.core.v1.Namespace) -> None:
         """System namespaces: default-deny ingress. Egress stays open (the operator talks to the API server and
         pulls drivers); the VPN gateway runs on the host network, where NetworkPolicy does not reach."""
-        k8s.networking.v1.NetworkPolicy(
-            f"{self._name}-{namespace}-default-deny-ingress",
-            metadata=self._meta("default-deny-ingress", namespace),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Ingress"],
-            ),
-            opts=self._in(ns),
-        )
+        default_deny_ingress(f"{self._name}-{namespace}-default-deny-ingress", namespace, self._labels, self._in(ns))
 
     def _gpu_operator(self, operator: GpuOperatorArgs, args: OnPremInferenceClusterArgs) -> k8s.helm.v3.Release:
         ns = self._namespace(operator.namespace, PSS_PRIVILEGED)
