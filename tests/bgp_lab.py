@@ -41,8 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-import pytest
-
+from tests.oracles import unavailable
 from tests.vpn_harness import HarnessError, _run, netns_unavailable_reason
 
 ZEBRA = Path("/usr/lib/frr/zebra")
@@ -69,11 +68,8 @@ def bgp_lab_unavailable_reason() -> str | None:
 def require_bgp_lab() -> None:
     """Skip without root/strongSwan/FRR, but fail under CI=true (CI installs them on purpose)."""
     reason = bgp_lab_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"BGP lab unavailable in CI: {reason}")
-    pytest.skip(f"BGP lab unavailable: {reason}")
+    if reason is not None:
+        unavailable("BGP lab", reason)
 
 
 def split_swanctl_conf(text: str) -> dict[str, str]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from infra.map.dot import render_dot_detail, render_dot_overview, render_image
 from infra.map.mermaid import render_mermaid_overview
 from infra.map.picture import BOUNDARY_COLOURS
 from infra.map.record import render_record
+from tests.oracles import require_tool
 from tests.stack_runs import shipped_runs
 
 RED = BOUNDARY_COLOURS["crosses"]
@@ -46,10 +45,7 @@ def _resources(inv: dict[str, Any], suffix: str) -> list[tuple[str, dict[str, An
 
 
 def _require_dot() -> None:
-    if shutil.which("dot") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Graphviz 'dot' is missing under CI=true (.ci/run installs graphviz)")
-        pytest.skip("Graphviz 'dot' not installed")
+    require_tool("dot", "graphviz")
 
 
 # -- every model, store and tunnel exactly once --------------------------------------------------------------------

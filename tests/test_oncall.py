@@ -4,8 +4,6 @@ and the Alertmanager configuration each cluster gets validated by the real ``amt
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +17,7 @@ from infra.project import load_project
 from stackconfig import parse_stack_config
 from stackconfig.errors import ConfigError
 from stackconfig.oncall import OnCallConfig, on_duty
+from tests.oracles import require_tool
 from tests.stack_runs import ROOT, shipped_runs
 
 PROJECT = load_project(ROOT)
@@ -27,13 +26,7 @@ EU, UAE = "eu-oncall", "uae-oncall"
 
 
 def amtool() -> str:
-    path = shutil.which("amtool")
-    if path is None:
-        message = "amtool not found (apt-get install prometheus-alertmanager; .ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_tool("amtool", "prometheus-alertmanager")
 
 
 def shipped_on_call() -> OnCallConfig:

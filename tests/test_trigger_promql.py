@@ -10,9 +10,7 @@ KEDA divides by the threshold, and nothing at all when only other models' series
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import pytest
 import yaml
 
 from components.model_scaling import QUEUE_METRIC, promql_string, queue_query
+from tests.oracles import require_tool
 from tests.stack_runs import shipped_runs
 
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
@@ -30,13 +29,7 @@ EXPECTED_AT_2M = 11
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        message = "promtool not found (apt-get install prometheus; .ci/run installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_tool("promtool", "prometheus")
 
 
 def triggers() -> list[tuple[str, str, str, dict[str, Any]]]:

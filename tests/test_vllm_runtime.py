@@ -23,6 +23,7 @@ import pytest
 from components.inference_service import RUN_AS_UID, InferenceService, InferenceServiceArgs, RegistryModel
 from components.vllm_runtime import CREDENTIALS_SECRET_KEY
 from stackconfig.inference import ObjectStoreSource
+from tests.oracles import unavailable
 from tests.stack_runs import shipped_runs
 
 INFERENCE_SERVICE = "hybrid-llm-infra:inference:InferenceService"
@@ -124,13 +125,6 @@ def _python_runnable_as_uid() -> str | None:
     return None
 
 
-def _unavailable(reason: str) -> None:
-    """Skip on a developer machine, but fail in CI (``CI=true``), where a skip would hide the check."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"uid-10001 check unavailable in CI: {reason}")
-    pytest.skip(reason)
-
-
 def _getuser_as_uid_10001(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """CPython's getpass.getuser() in a process whose uid is 10001, which has no passwd entry.
 
@@ -144,7 +138,7 @@ def _getuser_as_uid_10001(env: Mapping[str, str]) -> subprocess.CompletedProcess
     except KeyError:
         pass
     else:
-        _unavailable(f"uid {RUN_AS_UID} has a passwd entry on this machine; the image has none")
+        unavailable("uid-10001 check", f"uid {RUN_AS_UID} has a passwd entry on this machine; the image has none")
     python = _python_runnable_as_uid() if os.geteuid() == 0 else None
     if python is not None:
         return subprocess.run(

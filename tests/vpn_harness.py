@@ -47,9 +47,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import pytest
-
 from components.vpn.swanctl import IkeRetransmission
+from tests.oracles import unavailable
 
 __all__ = [
     "APT_PACKAGES",
@@ -159,11 +158,8 @@ def require_netns() -> None:
     """Skip the calling test when the lab cannot run, but fail it in CI (``CI=true``): there the
     packages are installed on purpose and a skip would hide a broken VPN."""
     reason = netns_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"VPN negotiation lab unavailable in CI: {reason}")
-    pytest.skip(f"VPN negotiation lab unavailable: {reason}")
+    if reason is not None:
+        unavailable("VPN negotiation lab", reason)
 
 
 # --- swanctl output --------------------------------------------------------------------------
