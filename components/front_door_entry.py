@@ -24,6 +24,31 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 HTTPS_PORT = 443
 
 
+def front_door_namespace(
+    name: str, namespace: str, labels: Mapping[str, str], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Namespace:
+    """The gateway's namespace: Pod Security ``restricted`` (Envoy Gateway's proxies run unprivileged on 10443) and
+    deny-all ingress, opened only to the entry by the gateway's own policy."""
+    created = k8s.core.v1.Namespace(
+        f"{name}-ns",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=namespace,
+            labels={
+                **labels,
+                **{f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")},
+            },
+        ),
+        opts=opts,
+    )
+    default_deny_ingress(
+        f"{name}-default-deny-ingress",
+        namespace,
+        dict(labels),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[created])),
+    )
+    return created
+
+
 @dataclass(frozen=True)
 class FrontDoorEntryArgs:
     zone_id: str
@@ -83,24 +108,8 @@ class FrontDoorEntry(pulumi.ComponentResource):
             validation_record_fqdns=[record.fqdn],
             opts=child,
         )
-        k8s_child = pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider)
-        level = "restricted"
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.namespace,
-                labels={
-                    **args.labels,
-                    **{f"pod-security.kubernetes.io/{m}": level for m in ("enforce", "audit", "warn")},
-                },
-            ),
-            opts=k8s_child,
-        )
-        default_deny_ingress(
-            f"{name}-default-deny-ingress",
-            args.namespace,
-            args.labels,
-            pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[namespace]),
+        namespace = front_door_namespace(
+            name, args.namespace, args.labels, pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider)
         )
         subnets = pulumi.Output.all(*args.public_subnet_ids).apply(lambda ids: ",".join(ids))
         self.service = k8s.core.v1.Service(

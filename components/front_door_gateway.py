@@ -21,6 +21,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 
 from components.helm_chart import HelmChart, pinned_release
 from components.network_policies import default_deny_ingress
+from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_API_BETA = "gateway.networking.k8s.io/v1beta1"
@@ -35,6 +36,14 @@ httpfilters.go, v1.6.7)."""
 HEALTH_PATH = "/healthz"
 XDS_PORT = 18000
 WEBHOOK_PORT = 9443
+
+
+@dataclass(frozen=True)
+class SourceRange:
+    """An ipBlock of the NetworkPolicy admitting the entry's connections to the proxies."""
+
+    cidr: str
+    excepted: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,11 @@ class FrontDoorGatewayArgs:
     """Labels Envoy Gateway puts on the proxy pods (the NLB Service selects them)."""
     proxy_port: int
     """Container port of the 443 listener (the NLB's target port)."""
-    load_balancer_cidrs: Sequence[str]
-    """The VPC: where the NLB's connections (its private addresses) and the EKS control plane's ENIs come from."""
+    entry_sources: Sequence[SourceRange]
+    """Where the load balancer's connections to the proxies come from (AWS: the NLB's private addresses in the VPC;
+    on-prem: the callers themselves, kept by externalTrafficPolicy Local)."""
+    api_server_cidrs: Sequence[str]
+    """Where the API server's webhook calls come from (AWS: the control plane's ENIs in the VPC)."""
     chart: HelmChart
     models: Sequence[RoutedModel]
     jwt_issuer: str
@@ -67,6 +79,8 @@ class FrontDoorGatewayArgs:
     replicas: int
     kubernetes_provider: pulumi.ProviderResource
     controller_namespace: str = "envoy-gateway-system"
+    listener_certificate_namespace: str | None = None
+    """The Secret's namespace when not the Gateway's (a ReferenceGrant there lets the Gateway read it)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -78,6 +92,12 @@ class FrontDoorGatewayArgs:
             raise ValueError("a gateway without models would only refuse")
         if self.rate_limit_requests < 1:
             raise ValueError("rate limit: at least one request")
+
+
+def _certificate_ref(args: FrontDoorGatewayArgs) -> dict[str, str]:
+    ref = {"kind": "Secret", "name": args.listener_certificate_secret}
+    namespace = args.listener_certificate_namespace
+    return {**ref, "namespace": namespace} if namespace and namespace != args.namespace else ref
 
 
 def model_route_rules(model: RoutedModel) -> list[dict[str, Any]]:
@@ -181,15 +201,15 @@ class FrontDoorGateway(pulumi.ComponentResource):
                 "gatewayClassName": args.gateway_name,
                 "listeners": [
                     {
-                        # The NLB re-encrypts (backend-protocol ssl) and does not verify the target's certificate
-                        # (ELB docs, "TLS listeners": targets' certificates are not validated), so the NLB-to-pod
-                        # leg uses an in-cluster certificate; 443 maps to container port 10443 (unprivileged).
+                        # AWS: the NLB re-encrypts (backend-protocol ssl) and does not verify the target's
+                        # certificate (ELB docs, "TLS listeners"), so this leg uses a self-signed one; on-prem the
+                        # public certificate ends here. 443 maps to container port 10443 (unprivileged proxies).
                         "name": "https",
                         "port": 443,
                         "protocol": "HTTPS",
                         "tls": {
                             "mode": "Terminate",
-                            "certificateRefs": [{"kind": "Secret", "name": args.listener_certificate_secret}],
+                            "certificateRefs": [_certificate_ref(args)],
                         },
                         "allowedRoutes": {"namespaces": {"from": "Same"}},
                     }
@@ -197,6 +217,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, gateway_class]),
         )
+        self._certificate_grant(name, args, labels)
         parent_refs = [{"name": args.gateway_name, "sectionName": "https"}]
         on_gateway = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, self.gateway])
         self.routes = {
@@ -266,6 +287,24 @@ class FrontDoorGateway(pulumi.ComponentResource):
         )
         self._network_policies(name, args, labels)
         self.register_outputs({"gateway": args.gateway_name, "routes": sorted(self.routes)})
+
+    def _certificate_grant(self, name: str, args: FrontDoorGatewayArgs, labels: dict[str, str]) -> None:
+        """A certificate in another namespace (e.g. where cert-manager keeps it) needs that namespace's consent
+        (Gateway API, ReferenceGrant: a Gateway's certificateRefs across namespaces)."""
+        ref = _certificate_ref(args)
+        if "namespace" not in ref:
+            return
+        CustomResource(
+            f"{name}-certificate-grant",
+            api_version=GATEWAY_API_BETA,
+            kind="ReferenceGrant",
+            metadata={"name": f"{args.gateway_name}-certificate", "namespace": ref["namespace"], "labels": labels},
+            spec={
+                "from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": args.namespace}],
+                "to": [{"group": "", "kind": "Secret", "name": ref["name"]}],
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[self.release]),
+        )
 
     def _health(
         self,
@@ -347,7 +386,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
                     policy.NetworkPolicyIngressRuleArgs(
                         from_=[
                             policy.NetworkPolicyPeerArgs(ip_block=policy.IPBlockArgs(cidr=c))
-                            for c in args.load_balancer_cidrs
+                            for c in args.api_server_cidrs
                         ],
                         ports=[policy.NetworkPolicyPortArgs(protocol="TCP", port=WEBHOOK_PORT)],
                     ),
@@ -361,18 +400,27 @@ class FrontDoorGateway(pulumi.ComponentResource):
         the ReferenceGrant letting the routes in front-door name Services of the model's namespace."""
         opts = pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=list(args.depends_on))
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-admit-nlb",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="admit-nlb", namespace=args.namespace, labels=labels),
+            f"{name}-admit-entry",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="admit-load-balancer",
+                namespace=args.namespace,
+                # The pack's isolation control reads this policy as the public entry's (residency/front_door.py).
+                labels={**labels, PUBLIC_ENTRY_LABEL: PUBLIC_ENTRY_VALUE},
+            ),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(args.proxy_selector)),
                 policy_types=["Ingress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        # A TLS listener with IP targets does not preserve the client's address: connections come
-                        # from the NLB's private addresses in the VPC (ELB docs, "Client IP preservation").
+                        # AWS: a TLS listener with IP targets does not preserve the client's address, connections
+                        # come from the NLB's private addresses in the VPC (ELB docs, "Client IP preservation").
                         from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=c))
-                            for c in args.load_balancer_cidrs
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                ip_block=k8s.networking.v1.IPBlockArgs(
+                                    cidr=source.cidr, except_=list(source.excepted) or None
+                                )
+                            )
+                            for source in args.entry_sources
                         ],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=args.proxy_port)],
                     )

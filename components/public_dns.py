@@ -47,6 +47,9 @@ class SiteEntry:
     site: str
     address: str
     health_check: HealthCheckSpec
+    hostname: str | None = None
+    """The site's own name (a simple record to its address): reaches the models only the site serves, e.g. the
+    restricted ones, while the jurisdiction's name answers with the region."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,17 @@ class JurisdictionDns(pulumi.ComponentResource):
                     opts=child,
                 ),
             }
+        if secondary is not None and secondary.hostname is not None:
+            # One site behind the name: a simple record (Route 53 ignores health checks on simple records).
+            self.records[f"{secondary.site}-own"] = aws.route53.Record(
+                f"{name}-{secondary.site}-own",
+                zone_id=args.zone_id,
+                name=secondary.hostname,
+                type="A",
+                records=[secondary.address],
+                ttl=args.ttl,
+                opts=child,
+            )
         self.hostname = args.hostname
         self.register_outputs(
             {

@@ -219,9 +219,10 @@ _CONTROLS = (
         "restricted-model-isolated",
         "Restricted models are unreachable from AWS",
         "On-prem, no NetworkPolicy of a restricted-data workload admits every source, an AWS VPC CIDR, the VPN "
-        "inside ranges or anything outside the on-prem networks, and no Service of one is exposed beyond the cluster "
-        "without keeping the caller's address (externalTrafficPolicy Local) or with load-balancer source ranges "
-        "reaching AWS; on AWS, no route sends a region's traffic to another AWS site's VPC.",
+        "inside ranges or anything outside the on-prem networks (the site's public front-door entry may admit the "
+        "internet, never an AWS range), and no Service of one is exposed beyond the cluster without keeping the "
+        "caller's address (externalTrafficPolicy Local) or with load-balancer source ranges reaching AWS; on AWS, no "
+        "route sends a region's traffic to another AWS site's VPC.",
         "critical",
         "mandatory",
         (GDPR_TRANSFER, GDPR_BY_DESIGN, PDPL_TRANSFER),

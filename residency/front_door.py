@@ -34,6 +34,11 @@ def region_of_alias_zone(zone_id: str) -> str | None:
     return next((region for region, zone in NLB_ALIAS_ZONES.items() if zone == zone_id), None)
 
 
+PUBLIC_ENTRY_LABEL = "hybrid-llm-infra.io/public-entry"
+PUBLIC_ENTRY_VALUE = "front-door"
+"""Marks the NetworkPolicy and Service of a site's public front-door entry: sources from the internet are its
+purpose, so the isolation control asks of them only that no AWS site's range is among them."""
+
 Failover = Literal["PRIMARY", "SECONDARY"]
 
 

@@ -90,3 +90,13 @@ def tunnel_inside_problems(plan: AddressPlan) -> list[Problem]:
 
 def check_address_plan(plan: AddressPlan) -> list[Problem]:
     return overlap_problems(plan_ranges(plan)) + tunnel_inside_problems(plan) + asn_problems(plan)
+
+
+def aws_ranges(plan: AddressPlan) -> list[str]:
+    """Every range an AWS site reaches on-prem from (its VPC and its tunnels' inside ranges), in plan order; the
+    policy pack's ``awsCidrs`` (infra/policy_check.py) are the same ranges."""
+    return [
+        cidr
+        for _, site_plan in sorted(plan.aws_sites.items())
+        for cidr in (site_plan.vpc_cidr, *site_plan.tunnel_inside_cidrs)
+    ]

@@ -78,6 +78,11 @@ class SecondarySite(_Model):
     jurisdiction: Literal["EU", "UAE"] = Field(description="Where the site is; must be the stack's jurisdiction.")
     address: PublicAddress = Field(description="Public IPv4 of the site's load balancer in front of its gateway.")
     health_check: HealthCheckConfig = Field(description="How Route 53 probes the site (required: no unchecked entry).")
+    hostname: Hostname | None = Field(
+        default=None,
+        description="The site's own name in the zone (a simple record to address), for the models only the site "
+        "serves (restricted ones): the jurisdiction's name answers with the region while it is healthy.",
+    )
 
 
 def _https_url(value: str) -> str:
@@ -144,6 +149,13 @@ def front_door_problems(path: str, door: FrontDoorConfig | None, jurisdiction: s
     zone = door.zone.name
     if not door.hostname.endswith("." + zone):
         problems.append(Problem(f"{path}.hostname", f"{door.hostname} is not inside the zone {zone} (zone.name)"))
+    own = door.secondary.hostname if door.secondary is not None else None
+    if own is not None and not own.endswith("." + zone):
+        problems.append(Problem(f"{path}.secondary.hostname", f"{own} is not inside the zone {zone} (zone.name)"))
+    if own is not None and own == door.hostname:
+        problems.append(
+            Problem(f"{path}.secondary.hostname", f"{own} is the jurisdiction's hostname; the site's own name differs")
+        )
     if door.secondary is not None and door.secondary.jurisdiction != jurisdiction:
         problems.append(
             Problem(

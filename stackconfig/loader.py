@@ -24,6 +24,7 @@ from stackconfig.latency import stack_latency_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
 from stackconfig.observability import metrics_problems, namespace_problems
 from stackconfig.onprem_cluster import cluster_problems, exposure_problems
+from stackconfig.onprem_front_door import onprem_front_door_problems
 from stackconfig.types import PROJECT
 from stackconfig.vpn import gateway_problems, vpn_problems
 
@@ -104,6 +105,9 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
     if isinstance(config, OnPremStackConfig):
         problems += _onprem_cluster_problems(config)
         problems += gateway_problems(config.vpn_gateway, config.address_plan)
+        problems += onprem_front_door_problems(
+            f"{PROJECT}:frontDoor", config.front_door, [m.name for m in config.kubernetes.models], taken
+        )
     jurisdiction = JURISDICTIONS[config.deployment.jurisdiction]
     if isinstance(config, AwsStackConfig):
         if config.aws_region not in jurisdiction.aws_regions:

@@ -37,6 +37,7 @@ from stackconfig.onprem_cluster import (
     PriorityClassesConfig,
     ServiceExposureConfig,
 )
+from stackconfig.onprem_front_door import OnPremFrontDoorConfig
 from stackconfig.types import Cidr, Classification, DnsLabel
 from stackconfig.vpn import OnPremVpnGatewayConfig, VpnConfig
 
@@ -249,6 +250,9 @@ class OnPremStackConfig(_StackBase):
     )
     deploy_runner: DeployRunnerConfig = Field(
         description="The runner inside the site network (with the kubeconfig context) that deploys this stack."
+    )
+    front_door: OnPremFrontDoorConfig | None = Field(
+        default=None, description="The site's public entry: the secondary of its jurisdiction's hostname."
     )
 
     @property

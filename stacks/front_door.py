@@ -17,7 +17,7 @@ import pulumi
 from components.aws_gpu_cluster import AwsGpuInferenceCluster
 from components.aws_load_balancer_controller import AwsLoadBalancerController
 from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs
-from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel
+from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
 from components.helm_chart import HelmChart
 from components.inference_service import InferenceService, pod_selector
 from components.network import RegionalNetwork
@@ -27,9 +27,10 @@ from residency.front_door import NLB_ALIAS_ZONES
 from stackconfig import AwsStackConfig
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.front_door import HealthCheckConfig
+from stackconfig.onprem_front_door import FRONT_DOOR_NAMESPACE
 from stackconfig.types import PROJECT
 
-NAMESPACE = "front-door"
+NAMESPACE = FRONT_DOOR_NAMESPACE
 GATEWAY_NAME = "front-door"
 # Envoy Gateway labels the proxy pods of a Gateway with its name and namespace, and its unprivileged proxies serve a
 # listener on port 443 at container port 10443 (envoyproxy/gateway#6388: "envoy actually listening on 10443").
@@ -106,7 +107,9 @@ def build_front_door(
             gateway_name=GATEWAY_NAME,
             proxy_selector=GATEWAY_SELECTOR,
             proxy_port=GATEWAY_PORT,
-            load_balancer_cidrs=[network.vpc_cidr],
+            # The NLB's connections and the control plane's webhook calls both come from the VPC.
+            entry_sources=[SourceRange(network.vpc_cidr)],
+            api_server_cidrs=[network.vpc_cidr],
             chart=HelmChart(chart.repository, chart.chart, chart.version),
             models=[RoutedModel(m.name, m.namespace, m.name, pod_selector(m.name)) for m in routed],
             jwt_issuer=gateway.jwt.issuer,
@@ -134,7 +137,7 @@ def build_front_door(
                 alias_zone_id=NLB_ALIAS_ZONES[config.aws_region],
                 health_check=_health(door.health_check),
             ),
-            secondary=SiteEntry(secondary.site, secondary.address, _health(secondary.health_check))
+            secondary=SiteEntry(secondary.site, secondary.address, _health(secondary.health_check), secondary.hostname)
             if secondary
             else None,
             ttl=door.ttl,
@@ -147,6 +150,11 @@ def build_front_door(
             "hostname": dns.hostname,
             "url": f"https://{door.hostname}/v1",
             "sites": [site, *([secondary.site] if secondary else [])],
+            **(
+                {"siteUrls": {secondary.site: f"https://{secondary.hostname}/v1"}}
+                if secondary and secondary.hostname
+                else {}
+            ),
             "certificateArn": entry.certificate.arn,
         }
     }

@@ -23,6 +23,7 @@ from stackconfig import OnPremStackConfig
 from stackconfig.onprem_cluster import OnPremInferenceServiceConfig
 from stacks.aws_metrics import helm_chart
 from stacks.inference import inference_service_args
+from stacks.onprem_front_door import build_onprem_front_door
 from stacks.onprem_vpn import build_onprem_vpn
 from stacks.slo import build_slo_rules, build_synthetic_probes, on_call_routing
 from stacks.tags import stack_tags
@@ -121,6 +122,7 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
         ),
         opts=pulumi.ResourceOptions(provider=provider),
     )
+    front_door = build_onprem_front_door(config, cluster.services, labels, provider, [prometheus.release])
     peers = {stack: _peer(stack) for stack in config.peer_stacks}
     vpn_outputs = build_onprem_vpn(config, peers, labels, cluster.namespaces, pulumi.ResourceOptions(provider=provider))
     operator_release = cluster.gpu_operator
@@ -135,6 +137,7 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
         # The forwarder snippets each AWS region renders for its private model zone (CoreDNS, unbound).
         "awsModelDnsForwarders": {stack: ref.get_output("dnsForwarders") for stack, ref in peers.items()},
         **vpn_outputs,
+        **front_door,
     }
 
 

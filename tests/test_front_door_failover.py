@@ -23,6 +23,9 @@ from tests.test_isolation_policy import stack_values
 RECORD = "aws:route53/record:Record"
 ZONE = "models.example.com"
 JURISDICTION = {"frankfurt": "EU", "dubai": "UAE"}
+EU, SITE_EU, AE = f"eu.{ZONE}", f"onprem.eu.{ZONE}", f"ae.{ZONE}"
+# The EU's name, the EU on-prem site's own name (frontDoor.secondary.hostname), the UAE's name.
+NAMES = {"frankfurt": [EU, SITE_EU], "dubai": [AE]}
 
 
 def front_door_records(stack: str) -> dict[str, list[tuple[RecordSet, str]]]:
@@ -72,7 +75,7 @@ def every_answer(records: list[tuple[RecordSet, str]]) -> list[tuple[dict[str, b
 @pytest.mark.parametrize("stack", ["frankfurt", "dubai"])
 def test_every_possible_answer_is_a_site_of_the_jurisdiction(stack: str) -> None:
     names = front_door_records(stack)
-    assert list(names) == [{"EU": "eu", "UAE": "ae"}[JURISDICTION[stack]] + "." + ZONE]
+    assert sorted(names) == NAMES[stack]
     for records in names.values():
         outcomes = every_answer(records)
         assert len(outcomes) == 2 ** sum(r.health_checked for r, _ in records)
@@ -80,7 +83,7 @@ def test_every_possible_answer_is_a_site_of_the_jurisdiction(stack: str) -> None
 
 
 def test_the_eu_name_fails_over_to_onprem_and_back() -> None:
-    [records] = front_door_records("frankfurt").values()
+    records = front_door_records("frankfurt")[EU]
     by_role = {r.failover: r for r, _ in records}
     primary, secondary = by_role["PRIMARY"], by_role["SECONDARY"]
     assert primary.health_checked and secondary.health_checked
@@ -95,8 +98,8 @@ def test_the_eu_name_fails_over_to_onprem_and_back() -> None:
 
 
 def test_an_all_unhealthy_uae_never_answers_with_the_eu() -> None:
-    [uae] = front_door_records("dubai").values()
-    [eu] = front_door_records("frankfurt").values()
+    uae = front_door_records("dubai")[AE]
+    eu = [r for records in front_door_records("frankfurt").values() for r in records]
     eu_targets = {r.target for r, _ in eu}
     for _, answer, jurisdiction in every_answer(uae):
         assert answer not in eu_targets and jurisdiction == "UAE"
@@ -104,8 +107,18 @@ def test_an_all_unhealthy_uae_never_answers_with_the_eu() -> None:
     assert [r.failover for r, _ in uae] == [None]
 
 
+def test_the_sites_own_name_answers_only_the_site() -> None:
+    """The name of the models only on-prem serves: one simple record, the site's address, whatever the health."""
+    names = front_door_records("frankfurt")
+    [(own, place)] = names[SITE_EU]
+    assert own.failover is None and place == "EU"
+    secondary = next(r for r, _ in names[EU] if r.failover == "SECONDARY")
+    assert own.target == secondary.target
+    assert {a for _, a, _ in every_answer(names[SITE_EU])} == {secondary.target}
+
+
 def test_the_enumeration_catches_a_secondary_in_another_jurisdiction() -> None:
-    [records] = front_door_records("frankfurt").values()
+    records = front_door_records("frankfurt")[EU]
     planted = [(r, "UAE") if r.failover == "SECONDARY" else (r, j) for r, j in records]
     assert "UAE" in {j for _, _, j in every_answer(planted)}
 

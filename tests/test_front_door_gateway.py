@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel
+from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
 from components.helm_chart import HelmChart
 from components.inference_service import pod_selector
 from infra.mocks import CapturedResource
@@ -187,7 +187,11 @@ def test_the_gateway_pods_reach_each_model_on_8000_and_others_do_not(stack: str)
         assert not admitted(mine, pod, gateway, 8001)
         assert not admitted(mine, pod, ("default", dict(GATEWAY_SELECTOR)), 8000)
     # And the NLB reaches the proxies on the target port through front-door's default deny.
-    [admit] = [p for p in policies if p["metadata"]["namespace"] == NAMESPACE and p["metadata"]["name"] == "admit-nlb"]
+    [admit] = [
+        p
+        for p in policies
+        if p["metadata"]["namespace"] == NAMESPACE and p["metadata"]["name"] == "admit-load-balancer"
+    ]
     assert admit["spec"]["podSelector"]["matchLabels"] == GATEWAY_SELECTOR
     assert admit["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": GATEWAY_PORT}]
 
@@ -203,7 +207,8 @@ def _gateway(models: list[RoutedModel]) -> None:
             gateway_name="front-door",
             proxy_selector=GATEWAY_SELECTOR,
             proxy_port=GATEWAY_PORT,
-            load_balancer_cidrs=["10.20.0.0/16"],
+            entry_sources=[SourceRange("10.20.0.0/16")],
+            api_server_cidrs=["10.20.0.0/16"],
             chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
             models=models,
             jwt_issuer="https://login.example.com/",
@@ -254,7 +259,8 @@ def test_the_component_refuses_plain_http_token_sources(field: str, value: str) 
         gateway_name="front-door",
         proxy_selector=GATEWAY_SELECTOR,
         proxy_port=GATEWAY_PORT,
-        load_balancer_cidrs=["10.20.0.0/16"],
+        entry_sources=[SourceRange("10.20.0.0/16")],
+        api_server_cidrs=["10.20.0.0/16"],
         chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
         models=[RoutedModel("a", "team-a", "a", pod_selector("a"))],
         jwt_issuer="https://login.example.com/",

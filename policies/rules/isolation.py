@@ -5,7 +5,9 @@ NetworkPolicy decides by source address. It can decide only if the address survi
 cluster must keep it (``externalTrafficPolicy: Local``; with ``Cluster`` kube-proxy SNATs it to a node's on-prem
 address, which any on-prem ipBlock admits). The address plan's ranges come from the pack config (``infra check``
 fills them; with the Pulumi CLI set them in ``--policy-pack-config``); without ``onpremCidrs`` no ipBlock of a
-restricted model can be shown safe, so every one is reported.
+restricted model can be shown safe, so every one is reported. A site's public front-door entry (labelled
+``PUBLIC_ENTRY_LABEL``) exists to take connections from the internet; of it the control asks only that no AWS site's
+range is among its sources (the gateway behind it routes to restricted models).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from policies.rules.base import Config, View, as_list, as_mapping, stack_policy
 from residency import ONPREM_ONLY_CLASSIFICATIONS
+from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NETWORK_POLICY = ":NetworkPolicy"
@@ -41,8 +44,11 @@ def _network(value: Any) -> Network | None:
     return found[0] if found else None
 
 
-def _source_problems(cidr: Any, excepted: Any, onprem: Sequence[Network], aws: Sequence[Network]) -> list[str]:
-    """Why a source range of a restricted model is not confined to on-prem."""
+def _source_problems(
+    cidr: Any, excepted: Any, onprem: Sequence[Network], aws: Sequence[Network], public: bool = False
+) -> list[str]:
+    """Why a source range of a restricted model is not confined to on-prem (``public``: a front-door entry, whose
+    sources are the internet: only the AWS ranges must be left out)."""
     network = _network(cidr)
     if network is None:
         return [f"source {cidr!r} is not a CIDR"]
@@ -56,31 +62,37 @@ def _source_problems(cidr: Any, excepted: Any, onprem: Sequence[Network], aws: S
     ]
     if reaching:
         return [f"source {network} admits AWS ranges {', '.join(reaching)}"]
+    if public:
+        return []
     if not any(network.version == o.version and network.subnet_of(o) for o in onprem):  # type: ignore[arg-type]
         known = ", ".join(map(str, onprem)) or "none configured (onpremCidrs)"
         return [f"source {network} is not inside the on-prem networks ({known})"]
     return []
 
 
-def _peer(peer: Mapping[str, Any], onprem: Sequence[Network], aws: Sequence[Network]) -> list[str]:
+def _peer(peer: Mapping[str, Any], onprem: Sequence[Network], aws: Sequence[Network], public: bool) -> list[str]:
     block = as_mapping(peer.get("ipBlock"))
     if not block:
         return []  # namespace/pod selectors: pods of this (on-prem) cluster
-    return _source_problems(block.get("cidr"), block.get("except") or block.get("except_"), onprem, aws)
+    return _source_problems(block.get("cidr"), block.get("except") or block.get("except_"), onprem, aws, public)
 
 
-def network_policy_problems(spec: Mapping[str, Any], onprem: Sequence[Network], aws: Sequence[Network]) -> list[str]:
+def network_policy_problems(
+    spec: Mapping[str, Any], onprem: Sequence[Network], aws: Sequence[Network], public: bool = False
+) -> list[str]:
     problems = []
     for index, rule in enumerate(as_list(spec.get("ingress"))):
         peers = as_list(as_mapping(rule).get("from") or as_mapping(rule).get("from_"))
         if not peers:
             problems.append(f"ingress[{index}] admits every source (no 'from')")
         for peer in peers:
-            problems += [f"ingress[{index}]: {p}" for p in _peer(as_mapping(peer), onprem, aws)]
+            problems += [f"ingress[{index}]: {p}" for p in _peer(as_mapping(peer), onprem, aws, public)]
     return problems
 
 
-def service_problems(spec: Mapping[str, Any], onprem: Sequence[Network], aws: Sequence[Network]) -> list[str]:
+def service_problems(
+    spec: Mapping[str, Any], onprem: Sequence[Network], aws: Sequence[Network], public: bool = False
+) -> list[str]:
     kind = spec.get("type") or "ClusterIP"
     if kind not in ("LoadBalancer", "NodePort") and not as_list(spec.get("externalIPs")):
         return []
@@ -95,7 +107,7 @@ def service_problems(spec: Mapping[str, Any], onprem: Sequence[Network], aws: Se
         if not ranges:
             problems.append("LoadBalancer without loadBalancerSourceRanges admits every source it is routed from")
         for cidr in ranges:
-            problems += [f"loadBalancerSourceRanges: {p}" for p in _source_problems(cidr, None, onprem, aws)]
+            problems += [f"loadBalancerSourceRanges: {p}" for p in _source_problems(cidr, None, onprem, aws, public)]
     return problems
 
 
@@ -142,10 +154,11 @@ def restricted_model_isolated(views: list[View], config: Config) -> list[tuple[V
         if not view.is_k8s or view.on_aws() or view.classification not in ONPREM_ONLY_CLASSIFICATIONS:
             continue
         spec = as_mapping(view.props.get("spec"))
+        public = view.labels().get(PUBLIC_ENTRY_LABEL) == PUBLIC_ENTRY_VALUE
         if view.type.endswith(_NETWORK_POLICY) and view.type.startswith("kubernetes:networking.k8s.io/"):
-            problems = network_policy_problems(spec, onprem, aws)
+            problems = network_policy_problems(spec, onprem, aws, public)
         elif view.type == _SERVICE:
-            problems = service_problems(spec, onprem, aws)
+            problems = service_problems(spec, onprem, aws, public)
         else:
             continue
         label = f"{view.name} ({view.classification})"

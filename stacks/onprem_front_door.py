@@ -1,0 +1,105 @@
+"""The on-prem site's front door: the secondary of its jurisdiction's hostname, and the entry to its own models.
+
+The same gateway as on AWS (Envoy Gateway, one route per model, JWT, per-client limit, ``/healthz`` for Route 53),
+behind the site's load balancer instead of an NLB, with the public certificate ending at the gateway. Restricted
+models may be routed here (this is where they are served); the AWS sites' ranges are kept out of the entry, since
+they reach the site's addresses over the VPN. README, "The front door".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+
+from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
+from components.helm_chart import HelmChart
+from components.inference_service import InferenceService, pod_selector
+from components.site_front_door_entry import SiteFrontDoorEntry, SiteFrontDoorEntryArgs
+from stackconfig import OnPremStackConfig
+from stackconfig.addressing import aws_ranges
+from stacks.front_door import GATEWAY_NAME, GATEWAY_PORT, GATEWAY_SELECTOR, NAMESPACE
+
+EVERYWHERE = "0.0.0.0/0"
+
+
+def public_ranges_except(excluded: Sequence[str]) -> list[str]:
+    """The IPv4 space without ``excluded``, as the fewest CIDRs (loadBalancerSourceRanges has no ``except``)."""
+    remaining = [ipaddress.IPv4Network(EVERYWHERE)]
+    for cidr in excluded:
+        hole = ipaddress.IPv4Network(cidr)
+        remaining = [
+            part
+            for network in remaining
+            for part in (network.address_exclude(hole) if hole.subnet_of(network) else [network])
+            if not part.subnet_of(hole)
+        ]
+    return [str(n) for n in ipaddress.collapse_addresses(remaining)]
+
+
+def build_onprem_front_door(
+    config: OnPremStackConfig,
+    services: Mapping[str, InferenceService],
+    labels: Mapping[str, str],
+    provider: pulumi.ProviderResource,
+    depends_on: Sequence[pulumi.Resource],
+) -> dict[str, Any]:
+    door = config.front_door
+    if door is None:
+        return {}
+    site = config.deployment.site
+    opts = pulumi.ResourceOptions(provider=provider)
+    excluded = aws_ranges(config.address_plan)
+    balancer = door.load_balancer
+    entry = SiteFrontDoorEntry(
+        f"{site}-front-door",
+        SiteFrontDoorEntryArgs(
+            namespace=NAMESPACE,
+            gateway_selector=GATEWAY_SELECTOR,
+            gateway_port=GATEWAY_PORT,
+            source_ranges=public_ranges_except(excluded),
+            load_balancer_class=balancer.load_balancer_class,
+            annotations=balancer.annotations,
+            labels=labels,
+        ),
+        opts=opts,
+    )
+    gateway = door.gateway
+    routed = [m for m in config.kubernetes.models if gateway.models is None or m.name in gateway.models]
+    chart = gateway.chart
+    FrontDoorGateway(
+        f"{site}-envoy-gateway",
+        FrontDoorGatewayArgs(
+            namespace=NAMESPACE,
+            gateway_name=GATEWAY_NAME,
+            proxy_selector=GATEWAY_SELECTOR,
+            proxy_port=GATEWAY_PORT,
+            entry_sources=[SourceRange(EVERYWHERE, excluded)],
+            api_server_cidrs=config.address_plan.onprem.cidrs,
+            chart=HelmChart(chart.repository, chart.chart, chart.version),
+            models=[RoutedModel(m.name, m.namespace, m.name, pod_selector(m.name)) for m in routed],
+            jwt_issuer=gateway.jwt.issuer,
+            jwks_uri=gateway.jwt.jwks_uri,
+            jwt_audiences=list(gateway.jwt.audiences),
+            rate_limit_requests=gateway.rate_limit.requests,
+            rate_limit_unit=gateway.rate_limit.unit,
+            listener_certificate_secret=door.certificate.name,
+            listener_certificate_namespace=door.certificate.namespace,
+            replicas=gateway.replicas,
+            kubernetes_provider=provider,
+            labels=labels,
+            depends_on=[entry, *depends_on, *(services[m.name] for m in routed)],
+        ),
+        opts=opts,
+    )
+    return {
+        "frontDoor": {
+            "hostnames": list(door.hostnames),
+            "urls": [f"https://{h}/v1" for h in door.hostnames],
+            # What the jurisdiction's AWS stack names as frontDoor.secondary.address (through the site's NAT, if any).
+            "loadBalancerAddress": entry.address,
+            "models": [m.name for m in routed],
+        }
+    }
