@@ -293,3 +293,60 @@ def test_no_open_inference_ingress_sees_the_nlb_group_used_only_through_the_serv
         planted.append(resource)
     [message] = unused(pack.analyze_stack(planted))
     assert "frankfurt-model-endpoints-nlb-sg: admits traffic to inference port(s) [8000]" in message
+
+
+# --- a site's public front-door entry: the internet may come in, no AWS range may -------------------------
+
+PUBLIC_ENTRY = {**RESTRICTED, "hybrid-llm-infra.io/public-entry": "front-door"}
+EVERY_AWS_RANGE = [*AWS_CIDRS, "169.254.20.4/30"]
+
+
+@pytest.mark.parametrize(
+    ("peer", "labels", "expected"),
+    [
+        (block("0.0.0.0/0", *EVERY_AWS_RANGE), PUBLIC_ENTRY, None),
+        (block("0.0.0.0/0"), PUBLIC_ENTRY, "admits AWS ranges 10.20.0.0/16, 169.254.10.0/30"),
+        (block("0.0.0.0/0", *EVERY_AWS_RANGE[:-1]), PUBLIC_ENTRY, "admits AWS ranges 169.254.20.4/30"),
+        (block("54.0.0.0/8"), PUBLIC_ENTRY, None),  # a public range reaching no AWS site's addresses
+        # Without the label the same rule is an ordinary restricted rule: the internet is not on-prem.
+        (block("0.0.0.0/0", *EVERY_AWS_RANGE), RESTRICTED, "is not inside the on-prem networks"),
+    ],
+)
+def test_a_public_entry_may_admit_the_internet_but_no_aws_range(
+    pack: PolicyPackProcess, peer: dict[str, Any], labels: dict[str, str], expected: str | None
+) -> None:
+    configure(pack, awsCidrs=EVERY_AWS_RANGE)
+    found = messages(pack, k8s("NetworkPolicy", "admit-load-balancer", netpol(peer), labels))
+    if expected is None:
+        assert found == []
+    else:
+        [message] = found
+        assert expected in message, message
+
+
+def test_a_public_entry_service_must_leave_the_aws_ranges_out_and_keep_callers_addresses(
+    pack: PolicyPackProcess,
+) -> None:
+    from stacks.onprem_front_door import public_ranges_except
+
+    configure(pack, awsCidrs=EVERY_AWS_RANGE)
+    complement = public_ranges_except(EVERY_AWS_RANGE)
+    ok = service(type="LoadBalancer", externalTrafficPolicy="Local", loadBalancerSourceRanges=complement)
+    assert messages(pack, k8s("Service", "front-door", ok, PUBLIC_ENTRY)) == []
+    everywhere = {**ok, "loadBalancerSourceRanges": ["0.0.0.0/0"]}
+    [message] = messages(pack, k8s("Service", "front-door", everywhere, PUBLIC_ENTRY))
+    assert "loadBalancerSourceRanges: source 0.0.0.0/0 admits AWS ranges" in message
+    [message] = messages(pack, k8s("Service", "front-door", {**ok, "externalTrafficPolicy": "Cluster"}, PUBLIC_ENTRY))
+    assert "without externalTrafficPolicy Local" in message
+    # The complement is not on-prem: only the label makes it an entry the control accepts.
+    assert messages(pack, k8s("Service", "front-door", ok))
+
+
+def test_a_planted_aws_range_in_the_shipped_onprem_entry_fails(pack: PolicyPackProcess) -> None:
+    pack.configure(policy_config(pack, stack_values("onprem")))
+    resources = copy.deepcopy(analyzed_resources(shipped_runs()["onprem"]))
+    [entry] = [r for r in resources if r.name == "onprem-envoy-gateway-admit-entry"]
+    [peer] = entry.properties["spec"]["ingress"][0]["from"]
+    peer["ipBlock"]["except"] = [c for c in peer["ipBlock"]["except"] if c != "10.20.0.0/16"]
+    [message] = messages(pack, *resources)
+    assert "onprem-envoy-gateway-admit-entry (restricted)" in message and "admits AWS ranges 10.20.0.0/16" in message

@@ -1,0 +1,241 @@
+"""The on-prem site's front door: its load balancer keeps every AWS site's range out, the gateway ends the public
+TLS with the site's certificate and routes to the site's (restricted) models, and bad input names its key."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+
+from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
+from components.helm_chart import HelmChart
+from components.inference_service import pod_selector
+from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
+from stackconfig import OnPremStackConfig, parse_stack_config
+from stackconfig.addressing import aws_ranges
+from stacks.front_door import GATEWAY_PORT, GATEWAY_SELECTOR, NAMESPACE
+from stacks.onprem_front_door import public_ranges_except
+from tests.crd_schema import errors
+from tests.test_config import problems_of, stack_config, with_object
+from tests.test_front_door_gateway import _of, _stack, admitted, route_for
+from tests.test_isolation_policy import stack_values
+
+KEY = "hybrid-llm-infra:frontDoor"
+SERVICE = "kubernetes:core/v1:Service"
+POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+GRANT = "kubernetes:gateway.networking.k8s.io/v1beta1:ReferenceGrant"
+
+
+def _config() -> OnPremStackConfig:
+    config = parse_stack_config(stack_config("onprem"))
+    assert isinstance(config, OnPremStackConfig)
+    return config
+
+
+def _addresses(cidrs: list[str]) -> int:
+    return sum(ipaddress.IPv4Network(c).num_addresses for c in cidrs)
+
+
+# --- the entry: the site's load balancer ----------------------------------------------------------
+
+
+def test_the_entry_is_a_load_balancer_of_the_sites_class_on_443_only_keeping_callers_addresses() -> None:
+    [service] = [s for s in _stack("onprem", SERVICE) if s["metadata"]["namespace"] == NAMESPACE]
+    spec = service["spec"]
+    assert spec["type"] == "LoadBalancer" and spec["loadBalancerClass"] == "metallb.io/metallb"
+    assert service["metadata"]["annotations"] == {"metallb.io/loadBalancerIPs": "10.10.40.10"}
+    assert spec["externalTrafficPolicy"] == "Local"  # the NetworkPolicy then sees each caller's own address
+    assert spec["selector"] == GATEWAY_SELECTOR
+    assert spec["ports"] == [{"name": "https", "port": 443, "targetPort": GATEWAY_PORT, "protocol": "TCP"}]
+    assert service["metadata"]["labels"][PUBLIC_ENTRY_LABEL] == PUBLIC_ENTRY_VALUE
+
+
+def test_the_entrys_source_ranges_are_all_of_ipv4_but_every_aws_range() -> None:
+    [service] = [s for s in _stack("onprem", SERVICE) if s["metadata"]["namespace"] == NAMESPACE]
+    ranges = service["spec"]["loadBalancerSourceRanges"]
+    excluded = stack_values("onprem")["awsCidrs"]  # what the pack is told the AWS sites' ranges are
+    assert sorted(excluded) == sorted(aws_ranges(_config().address_plan))
+    networks = [ipaddress.IPv4Network(r) for r in ranges]
+    for cidr in excluded:
+        assert not [str(n) for n in networks if n.overlaps(ipaddress.IPv4Network(cidr))], cidr
+    # Disjoint, and together with the AWS ranges exactly the whole IPv4 space: nothing else is left out.
+    assert _addresses(ranges) + _addresses(excluded) == 2**32
+    assert list(ipaddress.collapse_addresses(networks)) == networks
+    # A public address (a Route 53 health checker, a client) and the site's own networks are in.
+    assert any(ipaddress.IPv4Address("54.93.1.1") in n for n in networks)
+    assert any(ipaddress.IPv4Address("10.10.3.4") in n for n in networks)
+
+
+def test_public_ranges_except_is_the_exact_complement() -> None:
+    assert public_ranges_except([]) == ["0.0.0.0/0"]
+    assert public_ranges_except(["128.0.0.0/1"]) == ["0.0.0.0/1"]
+    assert public_ranges_except(["10.0.0.0/8", "10.20.0.0/16"]) == public_ranges_except(["10.0.0.0/8"])
+    ranges = public_ranges_except(["10.20.0.0/16", "169.254.10.0/30"])
+    assert _addresses(ranges) == 2**32 - 2**16 - 4
+    assert not any(ipaddress.IPv4Network(r).overlaps(ipaddress.IPv4Network("169.254.10.0/30")) for r in ranges)
+
+
+def test_the_gateway_admits_every_source_but_the_aws_ranges_and_only_to_the_proxies() -> None:
+    policies = [p for p in _stack("onprem", POLICY) if p["metadata"]["namespace"] == NAMESPACE]
+    [entry] = [p for p in policies if p["metadata"].get("labels", {}).get(PUBLIC_ENTRY_LABEL) == PUBLIC_ENTRY_VALUE]
+    assert entry["spec"]["podSelector"] == {"matchLabels": GATEWAY_SELECTOR}
+    [rule] = entry["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": GATEWAY_PORT}]
+    [peer] = rule["from"]
+    assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert sorted(peer["ipBlock"]["except"]) == sorted(stack_values("onprem")["awsCidrs"])
+    # The namespace starts from deny-all: the entry's rule is the only way in.
+    assert any(p["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]} for p in policies)
+
+
+# --- the gateway: the public certificate and routes to the site's models ------------------------------
+
+
+def test_the_listener_ends_tls_with_the_sites_certificate_from_the_gateways_namespace() -> None:
+    [gateway] = [g for g in _stack("onprem", GATEWAY)]
+    [listener] = gateway["spec"]["listeners"]
+    assert listener["port"] == 443 and listener["protocol"] == "HTTPS"
+    assert listener["tls"] == {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "front-door-tls"}]}
+    assert "hostname" not in listener  # Route 53 probes with the jurisdiction's name; clients with either name
+    # The certificate is in the gateway's own namespace: no grant to read it is needed or made.
+    assert not [g for g in _stack("onprem", GRANT) if g["spec"]["to"][0]["kind"] == "Secret"]
+
+
+def test_the_site_routes_its_restricted_models_and_nothing_else() -> None:
+    routes = [r for r in _stack("onprem", ROUTE) if r["metadata"]["namespace"] == NAMESPACE]
+    assert route_for(routes, "/models/llama-31-8b/v1/chat/completions") == (
+        "inference/llama-31-8b",
+        "8000",
+        "/v1/chat/completions",
+    )
+    assert route_for(routes, "/models/qwen25-32b/v1/models") == ("inference/qwen25-32b", "8000", "/v1/models")
+    assert route_for(routes, "/models/llama-3-1-8b/v1/completions") is None  # Frankfurt's model: not here
+    assert route_for(routes, "/v1/chat/completions") is None
+    assert route_for(routes, "/healthz") == ("<direct response>", "", "/healthz")
+    policies = [p for p in _stack("onprem", POLICY) if p["metadata"]["namespace"] == "inference"]
+    proxies = (NAMESPACE, dict(GATEWAY_SELECTOR))
+    assert admitted(policies, pod_selector("llama-31-8b"), proxies, 8000)
+    assert not admitted(policies, pod_selector("llama-31-8b"), (NAMESPACE, {"app": "other"}), 8000)
+
+
+def _gateway(certificate_namespace: str | None) -> None:
+    FrontDoorGateway(
+        "gw",
+        FrontDoorGatewayArgs(
+            namespace=NAMESPACE,
+            gateway_name="front-door",
+            proxy_selector=GATEWAY_SELECTOR,
+            proxy_port=GATEWAY_PORT,
+            entry_sources=[SourceRange("0.0.0.0/0", ["10.20.0.0/16"])],
+            api_server_cidrs=["10.10.0.0/16"],
+            chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
+            models=[RoutedModel("a", "team-a", "a", pod_selector("a"))],
+            jwt_issuer="https://login.example.com/",
+            jwks_uri="https://login.example.com/jwks",
+            jwt_audiences=[],
+            rate_limit_requests=5,
+            rate_limit_unit="Second",
+            listener_certificate_secret="public-tls",
+            listener_certificate_namespace=certificate_namespace,
+            replicas=2,
+            kubernetes_provider=k8s.Provider("cluster", context="ctx"),
+        ),
+        pulumi.ResourceOptions(),
+    )
+
+
+def test_a_certificate_kept_elsewhere_is_read_through_a_grant_of_its_namespace(mock_stack: Any) -> None:
+    _gateway("pki")
+    mock_stack.settle()
+    resources = list(mock_stack.capture.resources.values())
+    [gateway] = _of(resources, GATEWAY)
+    assert gateway["spec"]["listeners"][0]["tls"]["certificateRefs"] == [
+        {"kind": "Secret", "name": "public-tls", "namespace": "pki"}
+    ]
+    [grant] = [g for g in _of(resources, GRANT) if g["metadata"]["namespace"] == "pki"]
+    assert grant["spec"] == {
+        "from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": NAMESPACE}],
+        "to": [{"group": "", "kind": "Secret", "name": "public-tls"}],
+    }
+    for manifest in (gateway, grant):
+        assert not list(errors(manifest)), manifest
+    [entry] = [p for p in _of(resources, POLICY) if p["metadata"]["name"] == "admit-load-balancer"]
+    assert entry["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.20.0.0/16"]}}]
+
+
+def test_a_certificate_in_the_gateways_namespace_needs_no_grant(mock_stack: Any) -> None:
+    _gateway(NAMESPACE)
+    mock_stack.settle()
+    resources = list(mock_stack.capture.resources.values())
+    assert not [g for g in _of(resources, GRANT) if g["spec"]["to"][0]["kind"] == "Secret"]
+    [gateway] = _of(resources, GATEWAY)
+    assert gateway["spec"]["listeners"][0]["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "public-tls"}]
+
+
+# --- config ----------------------------------------------------------------------------------------
+
+
+def onprem_with(change: Any) -> dict[str, str]:
+    return with_object(stack_config("onprem"), KEY, change)
+
+
+def test_the_shipped_site_front_door_parses() -> None:
+    door = _config().front_door
+    assert door is not None
+    assert door.hostnames == ["eu.models.example.com", "onprem.eu.models.example.com"]
+    assert door.certificate.name == "front-door-tls" and door.certificate.namespace == NAMESPACE
+    assert door.gateway.models is None  # every model of the site
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.pop("certificate"), f"{KEY}.certificate: required"),
+        (lambda d: d["gateway"]["jwt"].update(issuer="http://login.example.com/"), f"{KEY}.gateway.jwt.issuer:"),
+        (lambda d: d["gateway"].update(models=["mistral-7b"]), f"{KEY}.gateway.models[0]: mistral-7b is not a model"),
+        (lambda d: d["certificate"].update(namespace="inference"), f"{KEY}.certificate.namespace: 'inference' is"),
+        (lambda d: d["loadBalancer"].update({"class": "metallb.io/"}), f"{KEY}.loadBalancer.class:"),
+        (lambda d: d.update(hostnames=[]), f"{KEY}.hostnames:"),
+        (lambda d: d.update(hostnames=["eu.models.example.com"] * 2), f"{KEY}.hostnames:"),
+        (lambda d: d.update(hostnames=["*.models.example.com"]), f"{KEY}.hostnames[0]:"),
+        (lambda d: d["loadBalancer"].update(annotations={"pulumi.com/skipAwait": "true"}), f"{KEY}.loadBalancer"),
+        (lambda d: d.update(listeners=[]), f"{KEY}.listeners:"),
+    ],
+)
+def test_bad_site_front_door_input_names_its_key(change: Any, expected: str) -> None:
+    [problem] = problems_of(onprem_with(change))
+    assert problem.startswith(expected), problem
+
+
+def test_a_restricted_model_may_be_routed_on_prem() -> None:
+    raw = onprem_with(lambda d: d["gateway"].update(models=["llama-31-8b"]))
+    config = parse_stack_config(raw)
+    assert isinstance(config, OnPremStackConfig) and config.front_door is not None
+    assert config.front_door.gateway.models == ["llama-31-8b"]
+
+
+def test_the_front_door_namespace_cannot_be_an_inference_namespace() -> None:
+    raw = with_object(
+        stack_config("onprem"), "hybrid-llm-infra:kubernetes", lambda k: k["namespaces"].append(NAMESPACE)
+    )
+    assert "hybrid-llm-infra:kubernetes.namespaces: 'front-door' is the front door's namespace" in " ".join(
+        problems_of(raw)
+    )
+
+
+@pytest.mark.parametrize(
+    ("hostname", "expected"),
+    [
+        ("onprem.eu.models.example.org", "is not inside the zone models.example.com"),
+        ("eu.models.example.com", "is the jurisdiction's hostname"),
+    ],
+)
+def test_a_bad_site_hostname_on_the_aws_side_is_refused(hostname: str, expected: str) -> None:
+    raw = with_object(stack_config("frankfurt"), KEY, lambda d: d["secondary"].update(hostname=hostname))
+    [problem] = problems_of(raw)
+    assert problem.startswith(f"{KEY}.secondary.hostname: {hostname} ") and expected in problem
