@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.mocks import MockMonitor
 
-from infra import aws_data
+from infra import aws_data, mock_tls
 
 ACCOUNT_ID = "123456789012"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -305,6 +305,28 @@ def _random_password(c: ResourceContext) -> dict[str, Any]:
     return {"result": _secret(result), "bcryptHash": _secret(f"$2a$10${stable_hex(result, length=53)}")}
 
 
+def _tls(compute: Callable[[str, Mapping[str, Any]], dict[str, Any]], c: ResourceContext) -> dict[str, Any]:
+    try:
+        return compute(f"{c.type}\x00{c.name}", {k: _unsecret(v) for k, v in c.inputs.items()})
+    except mock_tls.UnsupportedInputError as exc:
+        raise OfflineError(f"{c.type} ({c.name}): {exc}") from exc
+
+
+@computes("tls:index/privateKey:PrivateKey", "tlskey")
+def _tls_private_key(c: ResourceContext) -> dict[str, Any]:
+    """A real key derived from the resource's type and name (infra/mock_tls.py); the PEMs the SDK marks secret
+    (additional_secret_outputs, which the mock monitor ignores) are marked here."""
+    outputs = _tls(mock_tls.private_key, c)
+    return {k: _secret(v) if k in mock_tls.SECRET_KEY_OUTPUTS else v for k, v in outputs.items()}
+
+
+@computes("tls:index/selfSignedCert:SelfSignedCert", "tlscert")
+def _tls_self_signed_cert(c: ResourceContext) -> dict[str, Any]:
+    """A real certificate signed by the key that comes in as ``privateKeyPem`` (which stays secret: the outputs
+    repeat the inputs as given)."""
+    return _tls(mock_tls.self_signed_cert, c)
+
+
 @computes("aws:ec2/customerGateway:CustomerGateway", "cgw")
 def _customer_gateway(c: ResourceContext) -> dict[str, Any]:
     return {"arn": c.arn("ec2", f"customer-gateway/{c.id}")}
@@ -404,12 +426,12 @@ class OfflineMocks(Mocks):
             return f"{args.name}-{stable_hex(args.typ, args.name, length=8)}", inputs
         if args.typ.startswith("kubernetes:"):
             return self._kubernetes(args, inputs)
-        if args.typ.startswith("random:") and args.typ in COMPUTED:
-            # Provider-less values (pulumi-random): no region, no ARN, no tags.
-            random_prefix, random_compute = COMPUTED[args.typ]
-            id_ = args.resource_id or f"{random_prefix}-{stable_hex(args.typ, args.name)}"
+        if args.typ.startswith(("random:", "tls:")) and args.typ in COMPUTED:
+            # Provider-less values (pulumi-random, pulumi-tls): no region, no ARN, no tags.
+            local_prefix, local_compute = COMPUTED[args.typ]
+            id_ = args.resource_id or f"{local_prefix}-{stable_hex(args.typ, args.name)}"
             context = ResourceContext(type=args.typ, name=args.name, inputs=inputs, id=id_, region="")
-            return id_, {**inputs, **random_compute(context)}
+            return id_, {**inputs, **local_compute(context)}
         if not args.typ.startswith("aws:"):
             raise OfflineError(f"{args.typ} ({args.name}): no offline model for this provider's resources")
         region = self._region(args.provider)
