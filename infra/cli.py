@@ -11,7 +11,7 @@ from infra.audit import command as audit_command
 from infra.diff import add_diff_parser, run_diff
 from infra.engine import StackRun, run_in_order
 from infra.inventory import inventory
-from infra.latency import latency_section, stack_configs
+from infra.latency import latency_section, named_stack_configs
 from infra.map import command as map_command
 from infra.order import OrderError, run_order
 from infra.policy_check import PackSession, PolicyPackError, StackChecks, StackPolicyResult, attach, report_of
@@ -25,6 +25,7 @@ from infra.render.sarif import render_sarif
 from infra.render.terminal import Style, render_check, render_verdict, show_output
 from infra.window import add_parser as add_window_parser
 from infra.window import run as run_window
+from stackconfig.front_door_pairing import front_door_pairing_problems
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -85,8 +86,11 @@ def _check(args: argparse.Namespace) -> int:
             on_workers_ready=checks.start if checks else None,  # its thread boots the pack, then analyses
             on_stack_done=lambda run: _stack_done(run, progress, checks),
         )
+        parsed = named_stack_configs({f.name: f.config for f in files})
+        for stack, problems in front_door_pairing_problems(parsed.items()).items():
+            runs[stack].problems += [str(p) for p in problems]
         doc = inventory([runs[name] for name in order])
-        latency = latency_section(stack_configs(f.config for f in files))
+        latency = latency_section([parsed[f.name] for f in files if f.name in parsed])
         if latency is not None:
             doc["latency"] = latency
         results = {}

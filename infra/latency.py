@@ -7,7 +7,7 @@ jurisdiction for a data scope is reported unservable: nothing here ever looks ou
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from residency import ONPREM_ONLY_CLASSIFICATIONS
@@ -36,6 +36,17 @@ def stack_configs(raw_configs: Iterable[dict[str, str]]) -> list[StackConfig]:
     for raw in raw_configs:
         try:
             configs.append(parse_stack_config(raw))
+        except ConfigError:
+            continue
+    return configs
+
+
+def named_stack_configs(raw_configs: Mapping[str, Mapping[str, str]]) -> dict[str, StackConfig]:
+    """Stack name -> parsed config, for the stacks whose config is valid (the others report their own problems)."""
+    configs = {}
+    for name, raw in raw_configs.items():
+        try:
+            configs[name] = parse_stack_config(raw)
         except ConfigError:
             continue
     return configs
