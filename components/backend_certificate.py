@@ -100,12 +100,10 @@ class BackendCertificate(pulumi.ComponentResource):
             early_renewal_hours=args.early_renewal_hours,
             opts=child,
         )
-        self.secret_name = self.certificate.cert_pem.apply(lambda pem: secret_name_for(args.secret_name, pem))
+        named = self.certificate.cert_pem.apply(lambda pem: secret_name_for(args.secret_name, pem))
         self.secret = k8s.core.v1.Secret(
             f"{name}-secret",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=self.secret_name, namespace=args.namespace, labels=dict(args.labels)
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=named, namespace=args.namespace, labels=dict(args.labels)),
             type="kubernetes.io/tls",
             # The key stays the secret Output pulumi-tls returns; the SDK marks all of string_data secret too.
             string_data={"tls.crt": self.certificate.cert_pem, "tls.key": self.private_key.private_key_pem},
@@ -113,5 +111,7 @@ class BackendCertificate(pulumi.ComponentResource):
                 parent=self, provider=args.kubernetes_provider, depends_on=list(args.depends_on)
             ),
         )
+        # Read back from the Secret, so whatever names it (the Gateway listener) waits until the Secret exists.
+        self.secret_name = self.secret.metadata.apply(lambda m: m.name)
         self.expires_at = self.certificate.validity_end_time
         self.register_outputs({"secretName": self.secret_name, "expiresAt": self.expires_at})

@@ -75,7 +75,7 @@ class FrontDoorGatewayArgs:
     jwt_audiences: Sequence[str]
     rate_limit_requests: int
     rate_limit_unit: str
-    listener_certificate_secret: str
+    listener_certificate_secret: pulumi.Input[str]
     replicas: int
     kubernetes_provider: pulumi.ProviderResource
     controller_namespace: str = "envoy-gateway-system"
@@ -94,8 +94,8 @@ class FrontDoorGatewayArgs:
             raise ValueError("rate limit: at least one request")
 
 
-def _certificate_ref(args: FrontDoorGatewayArgs) -> dict[str, str]:
-    ref = {"kind": "Secret", "name": args.listener_certificate_secret}
+def _certificate_ref(args: FrontDoorGatewayArgs) -> dict[str, Any]:
+    ref: dict[str, Any] = {"kind": "Secret", "name": args.listener_certificate_secret}
     namespace = args.listener_certificate_namespace
     return {**ref, "namespace": namespace} if namespace and namespace != args.namespace else ref
 

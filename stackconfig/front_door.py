@@ -110,7 +110,7 @@ class RateLimitConfig(_Model):
 
 
 class GatewayConfig(_Model):
-    """The gateway behind the NLB: Envoy Gateway, its routes to the stack's models, JWT and a per-client limit."""
+    """The gateway behind a site's entry: Envoy Gateway, routes to the stack's models, JWT and a per-client limit."""
 
     chart: HelmChartConfig = Field(
         default=HelmChartConfig(repository="oci://docker.io/envoyproxy", chart="gateway-helm", version="v1.6.7"),
@@ -120,10 +120,6 @@ class GatewayConfig(_Model):
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     models: list[DnsLabel] | None = Field(
         default=None, description="Models routed (names in the stack's inference; null: all of them)."
-    )
-    listener_certificate_secret: DnsLabel = Field(
-        default="front-door-backend-tls",
-        description="kubernetes.io/tls Secret in front-door for the NLB-to-pod TLS leg (precondition).",
     )
     replicas: int = Field(default=2, ge=1, le=10, description="Envoy proxy pods.")
 

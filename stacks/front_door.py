@@ -16,6 +16,7 @@ import pulumi
 
 from components.aws_gpu_cluster import AwsGpuInferenceCluster
 from components.aws_load_balancer_controller import AwsLoadBalancerController
+from components.backend_certificate import BackendCertificate, BackendCertificateArgs
 from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs
 from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
 from components.helm_chart import HelmChart
@@ -41,6 +42,8 @@ GATEWAY_SELECTOR = {
     "gateway.envoyproxy.io/owning-gateway-namespace": NAMESPACE,
 }
 GATEWAY_PORT = 10443
+BACKEND_TLS_SECRET = "front-door-backend-tls"
+"""Base name of the generated NLB-to-proxy certificate's Secret (the certificate's hash is appended)."""
 
 
 def check_front_door(config: AwsStackConfig) -> None:
@@ -95,6 +98,20 @@ def build_front_door(
         ),
         opts=opts,
     )
+    # The NLB-to-proxy leg's certificate (the NLB does not validate it; components/backend_certificate.py).
+    backend_tls = BackendCertificate(
+        f"{site}-front-door-backend-tls",
+        BackendCertificateArgs(
+            common_name=door.hostname,
+            dns_names=[door.hostname],
+            namespace=NAMESPACE,
+            secret_name=BACKEND_TLS_SECRET,
+            kubernetes_provider=cluster.kubernetes_provider,
+            labels=residency_labels(dict(tags)),
+            depends_on=[entry],  # the namespace is the entry's
+        ),
+        opts=opts,
+    )
     gateway = door.gateway
     # Only this stack's models (never restricted: the config refuses restricted data on AWS and a restricted model
     # named in frontDoor.gateway.models), by name, in config order.
@@ -117,7 +134,7 @@ def build_front_door(
             jwt_audiences=list(gateway.jwt.audiences),
             rate_limit_requests=gateway.rate_limit.requests,
             rate_limit_unit=gateway.rate_limit.unit,
-            listener_certificate_secret=gateway.listener_certificate_secret,
+            listener_certificate_secret=backend_tls.secret_name,
             replicas=gateway.replicas,
             kubernetes_provider=cluster.kubernetes_provider,
             labels=residency_labels(dict(tags)),
@@ -156,5 +173,6 @@ def build_front_door(
                 else {}
             ),
             "certificateArn": entry.certificate.arn,
+            "backendCertificateExpiresAt": backend_tls.expires_at,
         }
     }

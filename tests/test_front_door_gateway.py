@@ -324,3 +324,21 @@ def test_the_shipped_front_doors_route_every_model_of_their_stack() -> None:
         assert config.front_door is not None and config.front_door.gateway.models is None
         names = {r["metadata"]["name"] for r in _stack(stack, ROUTE)}
         assert names == {"healthz", *(f"model-{m.name}" for m in config.inference)}
+
+
+@pytest.mark.parametrize("stack", AWS)
+def test_the_listener_names_the_certificate_secret_the_stack_generates(stack: str) -> None:
+    """No precondition left: the Gateway's certificate is the kubernetes.io/tls Secret the stack registers, in the
+    Gateway's namespace, and the Gateway waits for it."""
+    [gateway] = _stack(stack, "kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    [ref] = gateway["spec"]["listeners"][0]["tls"]["certificateRefs"]
+    assert set(ref) == {"kind", "name"}  # the Gateway's own namespace
+    secrets = [s for s in _stack(stack, "kubernetes:core/v1:Secret") if s["metadata"]["namespace"] == NAMESPACE]
+    [secret] = [s for s in secrets if s["metadata"]["name"] == ref["name"]]
+    assert secret["type"] == "kubernetes.io/tls" and ref["name"].startswith("front-door-backend-tls-")
+    run = shipped_runs()[stack]
+    [registered] = [
+        r for r in run.resources if r.type == "kubernetes:core/v1:Secret" and r.name.endswith("backend-tls-secret")
+    ]
+    [gateway_resource] = [r for r in run.resources if r.type == "kubernetes:gateway.networking.k8s.io/v1:Gateway"]
+    assert registered.urn in gateway_resource.dependencies  # the Gateway is created once its Secret exists
