@@ -218,6 +218,20 @@ class FrontDoorGateway(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, gateway_class]),
         )
         self._certificate_grant(name, args, labels)
+        # TLS 1.2 and 1.3 only, said here rather than left to defaults: Envoy Gateway sets 1.2 as the minimum when a
+        # ClientTrafficPolicy applies (internal/gatewayapi/clienttrafficpolicy.go, v1.6.7), Envoy's own default
+        # otherwise.
+        CustomResource(
+            f"{name}-client-tls",
+            api_version=ENVOY_GATEWAY_API,
+            kind="ClientTrafficPolicy",
+            metadata=meta("tls-1-2-or-later"),
+            spec={
+                "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": args.gateway_name}],
+                "tls": {"minVersion": "1.2", "maxVersion": "1.3"},
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, self.gateway]),
+        )
         parent_refs = [{"name": args.gateway_name, "sectionName": "https"}]
         on_gateway = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, self.gateway])
         self.routes = {

@@ -342,3 +342,14 @@ def test_the_listener_names_the_certificate_secret_the_stack_generates(stack: st
     ]
     [gateway_resource] = [r for r in run.resources if r.type == "kubernetes:gateway.networking.k8s.io/v1:Gateway"]
     assert registered.urn in gateway_resource.dependencies  # the Gateway is created once its Secret exists
+
+
+@pytest.mark.parametrize("stack", [*AWS, "onprem"])
+def test_the_gateway_accepts_tls_1_2_and_1_3_only(stack: str) -> None:
+    [policy] = _stack(stack, "kubernetes:gateway.envoyproxy.io/v1alpha1:ClientTrafficPolicy")
+    assert policy["metadata"]["namespace"] == NAMESPACE
+    assert policy["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "front-door"}
+    ]
+    assert policy["spec"]["tls"] == {"minVersion": "1.2", "maxVersion": "1.3"}
+    assert not list(errors(policy)), policy
