@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -33,6 +34,12 @@ SUB_HEADER = "x-jwt-sub"
 """The JWT ``sub`` claim copied into a header by the JWT filter (overwriting any the client sent), so the local rate
 limit can count per client: Envoy Gateway runs jwt_authn before local_ratelimit (internal/xds/translator/
 httpfilters.go, v1.6.7)."""
+_ROOT = Path(__file__).resolve().parent.parent
+GATEWAY_CRD_DIRS = ("components/vendor/gateway-api-v1.4.1-standard", "components/vendor/envoy-gateway-v1.6.7-crds")
+"""Vendored unchanged (components/vendor/README.md): what the clusters get, and what the tests validate against."""
+GATEWAY_CRD_FILES = tuple(
+    str(path.relative_to(_ROOT)) for d in GATEWAY_CRD_DIRS for path in sorted((_ROOT / d).glob("*.yaml"))
+)
 HEALTH_PATH = "/healthz"
 XDS_PORT = 18000
 WEBHOOK_PORT = 9443
@@ -119,6 +126,7 @@ def model_route_rules(model: RoutedModel) -> list[dict[str, Any]]:
 class FrontDoorGateway(pulumi.ComponentResource):
     """Envoy Gateway's release, EnvoyProxy, GatewayClass, Gateway, routes, policies and NetworkPolicies."""
 
+    crds: k8s.yaml.v2.ConfigGroup
     release: k8s.helm.v3.Release
     gateway: CustomResource
     routes: dict[str, CustomResource]
@@ -137,6 +145,15 @@ class FrontDoorGateway(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         self._controller_policies(name, args, labels, controller_ns)
+        # The chart's own crds/ carries the Gateway API *experimental* channel; the stacks install the standard
+        # channel v1.4.1 (the Gateway API release Envoy Gateway v1.6.7 is built on) and Envoy Gateway's CRDs from
+        # vendored, unchanged files instead, and skip the chart's. Paths relative to the project directory, the
+        # program's working directory (Pulumi runs it there).
+        self.crds = k8s.yaml.v2.ConfigGroup(
+            f"{name}-crds",
+            files=list(GATEWAY_CRD_FILES),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
         self.release = pinned_release(
             f"{name}-release",
             release_name="envoy-gateway",
@@ -144,7 +161,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
             namespace=args.controller_namespace,
             values={
                 # Proxies in the Gateway's namespace (Envoy Gateway docs, "Gateway Namespace Mode"); the chart adds
-                # the cluster-wide RBAC this needs. Its crds/ installs the Gateway API and Envoy Gateway CRDs.
+                # the cluster-wide RBAC this needs.
                 "config": {
                     "envoyGateway": {
                         "gateway": {"controllerName": CONTROLLER_NAME},
@@ -152,9 +169,14 @@ class FrontDoorGateway(pulumi.ComponentResource):
                     }
                 }
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[controller_ns, *args.depends_on]),
+            skip_crds=True,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[controller_ns, self.crds, *args.depends_on]
+            ),
         )
-        after = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, *args.depends_on])
+        after = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=[self.crds, self.release, *args.depends_on]
+        )
 
         def meta(resource: str, namespace: str | None = ns) -> dict[str, Any]:
             return {"name": resource, **({"namespace": namespace} if namespace else {}), "labels": labels}
@@ -190,7 +212,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
                     "namespace": ns,
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, proxy]),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.crds, self.release, proxy]),
         )
         self.gateway = CustomResource(
             f"{name}-gateway",
@@ -215,7 +237,9 @@ class FrontDoorGateway(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, gateway_class]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[self.crds, self.release, gateway_class]
+            ),
         )
         self._certificate_grant(name, args, labels)
         # TLS 1.2 and 1.3 only, said here rather than left to defaults: Envoy Gateway sets 1.2 as the minimum when a
@@ -230,10 +254,14 @@ class FrontDoorGateway(pulumi.ComponentResource):
                 "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": args.gateway_name}],
                 "tls": {"minVersion": "1.2", "maxVersion": "1.3"},
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, self.gateway]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[self.crds, self.release, self.gateway]
+            ),
         )
         parent_refs = [{"name": args.gateway_name, "sectionName": "https"}]
-        on_gateway = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, self.gateway])
+        on_gateway = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=[self.crds, self.release, self.gateway]
+        )
         self.routes = {
             model.name: CustomResource(
                 f"{name}-route-{model.name}",
@@ -250,7 +278,9 @@ class FrontDoorGateway(pulumi.ComponentResource):
             {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": f"model-{m.name}"} for m in args.models
         ]
         route_list = list(self.routes.values())
-        policy_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.release, *route_list])
+        policy_opts = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=[self.crds, self.release, *route_list]
+        )
         CustomResource(
             f"{name}-jwt",
             api_version=ENVOY_GATEWAY_API,
@@ -317,7 +347,9 @@ class FrontDoorGateway(pulumi.ComponentResource):
                 "from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": args.namespace}],
                 "to": [{"group": "", "kind": "Secret", "name": ref["name"]}],
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[self.release]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.kubernetes_provider, depends_on=[self.crds, self.release]
+            ),
         )
 
     def _health(
@@ -480,5 +512,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
                         if m.namespace == namespace
                     ],
                 },
-                opts=pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[self.release]),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=args.kubernetes_provider, depends_on=[self.crds, self.release]
+                ),
             )

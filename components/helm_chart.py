@@ -39,6 +39,7 @@ def pinned_release(
     values: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
     timeout: int = 600,
+    skip_crds: bool = False,
 ) -> helm_v3.Release:
     """A Helm release of a pinned chart, the way every release here is made: atomic (a failed install or upgrade
     rolls back), its failed resources cleaned up, bounded history, into a namespace the stack created itself."""
@@ -56,5 +57,6 @@ def pinned_release(
         cleanup_on_fail=True,
         timeout=timeout,
         max_history=10,
+        skip_crds=skip_crds,
         opts=opts,
     )

@@ -12,14 +12,16 @@ from residency.kubernetes_manifests import HELM_RELEASE, manifest_from_inputs
 from tests.crd_schema import errors, is_custom_resource
 from tests.stack_runs import shipped_runs
 
+CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
 CRD_CHARTS = {
     "keda.sh": "keda",
     "monitoring.coreos.com": "kube-prometheus-stack",
-    # An OCI chart is named by its full reference (components/helm_chart.py: chart_source).
-    "gateway.networking.k8s.io": "oci://docker.io/envoyproxy/gateway-helm",
-    "gateway.envoyproxy.io": "oci://docker.io/envoyproxy/gateway-helm",
+    # Installed by the stack itself from vendored files (FrontDoorGateway's ConfigGroup), not by a chart.
+    "gateway.networking.k8s.io": CONFIG_GROUP,
+    "gateway.envoyproxy.io": CONFIG_GROUP,
 }
-"""The chart that installs each API group's CRDs (others, e.g. Karpenter's, are checked by their own tests)."""
+"""What installs each API group's CRDs: a chart's release, or the stack's ConfigGroup (others, e.g. Karpenter's, are
+checked by their own tests)."""
 
 
 def _custom(stack: str) -> list[CapturedResource]:
@@ -68,6 +70,7 @@ def test_one_scaled_object_and_pod_monitor_per_model(stack: str) -> None:
 def test_custom_resources_wait_for_the_release_that_installs_their_crd(stack: str) -> None:
     resources = shipped_runs()[stack].resources
     releases = {r.urn: r.inputs.get("chart") for r in resources if r.type == HELM_RELEASE}
+    releases.update({r.urn: CONFIG_GROUP for r in resources if r.type == CONFIG_GROUP})
     checked = 0
     for resource in _custom(stack):
         group = resource.type.split(":")[1].rpartition("/")[0]

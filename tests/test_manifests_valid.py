@@ -18,7 +18,7 @@ from infra.engine import StackRun
 from infra.project import load_project
 from residency.kubernetes_manifests import HELM_RELEASE, api_version_and_kind, manifest_from_inputs
 from stackconfig import AwsStackConfig, OnPremStackConfig, parse_stack_config
-from tests.crd_schema import is_custom_resource
+from tests.crd_schema import is_custom_resource, is_provider_component
 from tests.stack_runs import ROOT, shipped_runs
 
 PINNED_CHART_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
@@ -48,7 +48,7 @@ def _cases() -> list[Any]:
         for resource in _kubernetes_resources(run)
         # Custom resources have no upstream Kubernetes schema: tests/test_custom_resources_valid.py checks them
         # against their vendored CRDs.
-        if resource.type != HELM_RELEASE and not is_custom_resource(resource.type)
+        if not is_provider_component(resource.type) and not is_custom_resource(resource.type)
     ]
 
 
