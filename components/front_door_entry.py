@@ -63,6 +63,9 @@ class FrontDoorEntryArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     service_depends_on: Sequence[pulumi.Resource] = ()
+    """The namespace, the load-balancer controller and the gateway: pulumi-kubernetes reports a Service ready only
+    once pods it selects are ready (provider/pkg/await/service.go), and the gateway's proxies are what it selects,
+    so the Service comes after them and nothing that makes them may wait for it."""
 
     def __post_init__(self) -> None:
         if not self.hostname or self.hostname.startswith("*"):
@@ -72,7 +75,7 @@ class FrontDoorEntryArgs:
 
 
 class FrontDoorEntry(pulumi.ComponentResource):
-    """Certificate (DNS-validated in the public zone), namespace (default deny) and the NLB Service."""
+    """Certificate (DNS-validated in the public zone) and the NLB Service (its namespace: ``front_door_namespace``)."""
 
     certificate: aws.acm.Certificate
     validation: aws.acm.CertificateValidation
@@ -108,9 +111,6 @@ class FrontDoorEntry(pulumi.ComponentResource):
             validation_record_fqdns=[record.fqdn],
             opts=child,
         )
-        namespace = front_door_namespace(
-            name, args.namespace, args.labels, pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider)
-        )
         subnets = pulumi.Output.all(*args.public_subnet_ids).apply(lambda ids: ",".join(ids))
         self.service = k8s.core.v1.Service(
             f"{name}-nlb",
@@ -144,7 +144,7 @@ class FrontDoorEntry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.kubernetes_provider,
-                depends_on=[namespace, self.validation, *args.service_depends_on],
+                depends_on=[self.validation, *args.service_depends_on],
             ),
         )
 

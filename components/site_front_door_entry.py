@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.front_door_entry import HTTPS_PORT, front_door_namespace
+from components.front_door_entry import HTTPS_PORT
 from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
 
 
@@ -33,6 +33,9 @@ class SiteFrontDoorEntryArgs:
     load_balancer_class: str | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    depends_on: Sequence[pulumi.Resource] = ()
+    """The namespace and the gateway: pulumi-kubernetes reports a Service ready only once pods it selects are ready
+    (provider/pkg/await/service.go), so the Service comes after the proxies, never the other way round."""
 
     def __post_init__(self) -> None:
         if not self.source_ranges:
@@ -40,14 +43,13 @@ class SiteFrontDoorEntryArgs:
 
 
 class SiteFrontDoorEntry(pulumi.ComponentResource):
-    """Namespace (restricted, default deny) and the LoadBalancer Service selecting the gateway's proxies."""
+    """The LoadBalancer Service selecting the gateway's proxies (its namespace: ``front_door_namespace``)."""
 
     service: k8s.core.v1.Service
     address: pulumi.Output[str]
 
     def __init__(self, name: str, args: SiteFrontDoorEntryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hybrid-llm-infra:front-door:SiteFrontDoorEntry", name, None, opts)
-        namespace = front_door_namespace(name, args.namespace, args.labels, pulumi.ResourceOptions(parent=self))
         self.service = k8s.core.v1.Service(
             f"{name}-lb",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -69,7 +71,7 @@ class SiteFrontDoorEntry(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
 
         def address(status: object) -> str:

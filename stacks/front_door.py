@@ -17,7 +17,7 @@ import pulumi
 from components.aws_gpu_cluster import AwsGpuInferenceCluster
 from components.aws_load_balancer_controller import AwsLoadBalancerController
 from components.backend_certificate import BackendCertificate, BackendCertificateArgs
-from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs
+from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs, front_door_namespace
 from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
 from components.helm_chart import HelmChart
 from components.inference_service import InferenceService, pod_selector
@@ -82,21 +82,12 @@ def build_front_door(
     if door is None:
         return {}
     site = config.deployment.site
-    entry = FrontDoorEntry(
+    labels = residency_labels(dict(tags))
+    namespace = front_door_namespace(
         f"{site}-front-door",
-        FrontDoorEntryArgs(
-            zone_id=door.zone.hosted_zone_id,
-            hostname=door.hostname,
-            namespace=NAMESPACE,
-            gateway_selector=GATEWAY_SELECTOR,
-            gateway_port=GATEWAY_PORT,
-            public_subnet_ids=network.public_subnet_ids,
-            kubernetes_provider=cluster.kubernetes_provider,
-            labels=residency_labels(dict(tags)),
-            tags=dict(tags),
-            service_depends_on=[controller],
-        ),
-        opts=opts,
+        NAMESPACE,
+        labels,
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=cluster.kubernetes_provider)),
     )
     # The NLB-to-proxy leg's certificate (the NLB does not validate it; components/backend_certificate.py).
     backend_tls = BackendCertificate(
@@ -107,8 +98,8 @@ def build_front_door(
             namespace=NAMESPACE,
             secret_name=BACKEND_TLS_SECRET,
             kubernetes_provider=cluster.kubernetes_provider,
-            labels=residency_labels(dict(tags)),
-            depends_on=[entry],  # the namespace is the entry's
+            labels=labels,
+            depends_on=[namespace],
         ),
         opts=opts,
     )
@@ -117,7 +108,7 @@ def build_front_door(
     # named in frontDoor.gateway.models), by name, in config order.
     routed = [m for m in config.inference if gateway.models is None or m.name in gateway.models]
     chart = gateway.chart
-    FrontDoorGateway(
+    gateway_component = FrontDoorGateway(
         f"{site}-envoy-gateway",
         FrontDoorGatewayArgs(
             namespace=NAMESPACE,
@@ -137,8 +128,24 @@ def build_front_door(
             listener_certificate_secret=backend_tls.secret_name,
             replicas=gateway.replicas,
             kubernetes_provider=cluster.kubernetes_provider,
-            labels=residency_labels(dict(tags)),
-            depends_on=[entry, cluster.system_node_group, *(services[m.name] for m in routed)],
+            labels=labels,
+            depends_on=[namespace, cluster.system_node_group, *(services[m.name] for m in routed)],
+        ),
+        opts=opts,
+    )
+    entry = FrontDoorEntry(
+        f"{site}-front-door",
+        FrontDoorEntryArgs(
+            zone_id=door.zone.hosted_zone_id,
+            hostname=door.hostname,
+            namespace=NAMESPACE,
+            gateway_selector=GATEWAY_SELECTOR,
+            gateway_port=GATEWAY_PORT,
+            public_subnet_ids=network.public_subnet_ids,
+            kubernetes_provider=cluster.kubernetes_provider,
+            labels=labels,
+            tags=dict(tags),
+            service_depends_on=[namespace, controller, gateway_component],
         ),
         opts=opts,
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi
 
+from components.front_door_entry import front_door_namespace
 from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
 from components.helm_chart import HelmChart
 from components.inference_service import InferenceService, pod_selector
@@ -53,23 +54,11 @@ def build_onprem_front_door(
     opts = pulumi.ResourceOptions(provider=provider)
     excluded = aws_ranges(config.address_plan)
     balancer = door.load_balancer
-    entry = SiteFrontDoorEntry(
-        f"{site}-front-door",
-        SiteFrontDoorEntryArgs(
-            namespace=NAMESPACE,
-            gateway_selector=GATEWAY_SELECTOR,
-            gateway_port=GATEWAY_PORT,
-            source_ranges=public_ranges_except(excluded),
-            load_balancer_class=balancer.load_balancer_class,
-            annotations=balancer.annotations,
-            labels=labels,
-        ),
-        opts=opts,
-    )
+    namespace = front_door_namespace(f"{site}-front-door", NAMESPACE, labels, opts)
     gateway = door.gateway
     routed = [m for m in config.kubernetes.models if gateway.models is None or m.name in gateway.models]
     chart = gateway.chart
-    FrontDoorGateway(
+    gateway_component = FrontDoorGateway(
         f"{site}-envoy-gateway",
         FrontDoorGatewayArgs(
             namespace=NAMESPACE,
@@ -90,7 +79,21 @@ def build_onprem_front_door(
             replicas=gateway.replicas,
             kubernetes_provider=provider,
             labels=labels,
-            depends_on=[entry, *depends_on, *(services[m.name] for m in routed)],
+            depends_on=[namespace, *depends_on, *(services[m.name] for m in routed)],
+        ),
+        opts=opts,
+    )
+    entry = SiteFrontDoorEntry(
+        f"{site}-front-door",
+        SiteFrontDoorEntryArgs(
+            namespace=NAMESPACE,
+            gateway_selector=GATEWAY_SELECTOR,
+            gateway_port=GATEWAY_PORT,
+            source_ranges=public_ranges_except(excluded),
+            load_balancer_class=balancer.load_balancer_class,
+            annotations=balancer.annotations,
+            labels=labels,
+            depends_on=[namespace, gateway_component],
         ),
         opts=opts,
     )
