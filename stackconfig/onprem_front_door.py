@@ -39,7 +39,8 @@ class SiteLoadBalancerConfig(_Model):
     load_balancer_class: LoadBalancerClass | None = Field(
         default=None,
         alias="class",
-        description="spec.loadBalancerClass (unset: the cluster's default load-balancer implementation).",
+        description="spec.loadBalancerClass (unset: kubernetes.serviceExposure.loadBalancerClass, the class the "
+        "site's model Services use).",
     )
     annotations: dict[str, str] = Field(
         default_factory=dict,

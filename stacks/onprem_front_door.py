@@ -40,6 +40,13 @@ def public_ranges_except(excluded: Sequence[str]) -> list[str]:
     return [str(n) for n in ipaddress.collapse_addresses(remaining)]
 
 
+def entry_load_balancer_class(config: OnPremStackConfig) -> str | None:
+    """One implementation per site unless the config names another: the class of the models' Services."""
+    door = config.front_door
+    own = door.load_balancer.load_balancer_class if door is not None else None
+    return own or config.kubernetes.service_exposure.load_balancer_class
+
+
 def build_onprem_front_door(
     config: OnPremStackConfig,
     services: Mapping[str, InferenceService],
@@ -90,7 +97,7 @@ def build_onprem_front_door(
             gateway_selector=GATEWAY_SELECTOR,
             gateway_port=GATEWAY_PORT,
             source_ranges=public_ranges_except(excluded),
-            load_balancer_class=balancer.load_balancer_class,
+            load_balancer_class=entry_load_balancer_class(config),
             annotations=balancer.annotations,
             labels=labels,
             depends_on=[namespace, gateway_component],

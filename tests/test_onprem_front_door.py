@@ -47,7 +47,9 @@ def _addresses(cidrs: list[str]) -> int:
 def test_the_entry_is_a_load_balancer_of_the_sites_class_on_443_only_keeping_callers_addresses() -> None:
     [service] = [s for s in _stack("onprem", SERVICE) if s["metadata"]["namespace"] == NAMESPACE]
     spec = service["spec"]
-    assert spec["type"] == "LoadBalancer" and spec["loadBalancerClass"] == "metallb.io/metallb"
+    assert spec["type"] == "LoadBalancer" and "loadBalancerClass" not in spec  # the site's default, as the models'
+    models = [s for s in _stack("onprem", SERVICE) if s["spec"].get("type") == "LoadBalancer" and s is not service]
+    assert models and all("loadBalancerClass" not in m["spec"] for m in models)
     assert service["metadata"]["annotations"] == {"metallb.io/loadBalancerIPs": "10.10.40.10"}
     assert spec["externalTrafficPolicy"] == "Local"  # the NetworkPolicy then sees each caller's own address
     assert spec["selector"] == GATEWAY_SELECTOR
@@ -91,6 +93,24 @@ def test_the_gateway_admits_every_source_but_the_aws_ranges_and_only_to_the_prox
     assert sorted(peer["ipBlock"]["except"]) == sorted(stack_values("onprem")["awsCidrs"])
     # The namespace starts from deny-all: the entry's rule is the only way in.
     assert any(p["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]} for p in policies)
+
+
+def test_the_entry_takes_the_class_of_the_sites_model_services_unless_told_otherwise() -> None:
+    from stacks.onprem_front_door import entry_load_balancer_class
+
+    raw = with_object(
+        stack_config("onprem"),
+        "hybrid-llm-infra:kubernetes",
+        lambda k: k.update(serviceExposure={"loadBalancerClass": "f5.com/bigip"}),
+    )
+    config = parse_stack_config(raw)
+    assert isinstance(config, OnPremStackConfig)
+    assert entry_load_balancer_class(config) == "f5.com/bigip"
+    own = with_object(raw, KEY, lambda d: d["loadBalancer"].update({"class": "metallb.io/metallb"}))
+    config = parse_stack_config(own)
+    assert isinstance(config, OnPremStackConfig)
+    assert entry_load_balancer_class(config) == "metallb.io/metallb"
+    assert entry_load_balancer_class(_config()) is None
 
 
 # --- the gateway: the public certificate and routes to the site's models ------------------------------
