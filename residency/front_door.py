@@ -34,10 +34,14 @@ def region_of_alias_zone(zone_id: str) -> str | None:
     return next((region for region, zone in NLB_ALIAS_ZONES.items() if zone == zone_id), None)
 
 
+PUBLIC_ENTRY_NAMESPACE = "front-door"
+"""The namespace of every site's gateway proxies and entry Service; no model may live in it (the config refuses it
+as an inference namespace)."""
 PUBLIC_ENTRY_LABEL = "hybrid-llm-infra.io/public-entry"
 PUBLIC_ENTRY_VALUE = "front-door"
-"""Marks the NetworkPolicy and Service of a site's public front-door entry: sources from the internet are its
-purpose, so the isolation control asks of them only that no AWS site's range is among them."""
+"""Marks the NetworkPolicy and Service of a site's public front-door entry, in PUBLIC_ENTRY_NAMESPACE only: sources
+from the internet are its purpose, so the isolation control asks of them only that no AWS site's range is among
+them. The label means nothing in any other namespace (a model's own policy cannot claim it)."""
 
 Failover = Literal["PRIMARY", "SECONDARY"]
 

@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import Field, field_validator
 
+from residency.front_door import PUBLIC_ENTRY_NAMESPACE
 from stackconfig.errors import Problem
 from stackconfig.front_door import GatewayConfig, Hostname, _Model
 from stackconfig.onprem_cluster import LoadBalancerClass
 from stackconfig.types import DnsLabel
 
-FRONT_DOOR_NAMESPACE = "front-door"
-"""Where the gateway's proxies and the entry Service run, on every site (stacks use the same name)."""
+FRONT_DOOR_NAMESPACE = PUBLIC_ENTRY_NAMESPACE
+"""Where the gateway's proxies and the entry Service run, on every site; never a model's namespace."""
 
 
 class CertificateSecretRef(_Model):
@@ -79,10 +80,15 @@ class OnPremFrontDoorConfig(_Model):
 def onprem_front_door_problems(
     path: str, door: OnPremFrontDoorConfig | None, models: Sequence[str], taken: Mapping[str, str]
 ) -> list[Problem]:
-    """The routed models are the site's; front-door is not a namespace the stack uses for something else."""
-    if door is None:
-        return []
+    """front-door is not a namespace the stack uses for something else (front door or not: the isolation control
+    trusts the public-entry label there only); the routed models are the site's."""
     problems = []
+    if FRONT_DOOR_NAMESPACE in taken:
+        problems.append(
+            Problem(taken[FRONT_DOOR_NAMESPACE], f"{FRONT_DOOR_NAMESPACE!r} is reserved for the front door ({path})")
+        )
+    if door is None:
+        return problems
     for i, name in enumerate(door.gateway.models or []):
         if name not in models:
             problems.append(
@@ -91,10 +97,6 @@ def onprem_front_door_problems(
                     f"{name} is not a model of {path.rsplit(':', 1)[0]}:kubernetes.models ({', '.join(models)})",
                 )
             )
-    if FRONT_DOOR_NAMESPACE in taken:
-        problems.append(
-            Problem(taken[FRONT_DOOR_NAMESPACE], f"{FRONT_DOOR_NAMESPACE!r} is the front door's namespace ({path})")
-        )
     if door.certificate.namespace in taken:
         problems.append(
             Problem(

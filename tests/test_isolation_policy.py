@@ -316,12 +316,35 @@ def test_a_public_entry_may_admit_the_internet_but_no_aws_range(
     pack: PolicyPackProcess, peer: dict[str, Any], labels: dict[str, str], expected: str | None
 ) -> None:
     configure(pack, awsCidrs=EVERY_AWS_RANGE)
-    found = messages(pack, k8s("NetworkPolicy", "admit-load-balancer", netpol(peer), labels))
+    found = messages(pack, entry("NetworkPolicy", netpol(peer), labels, "front-door"))
     if expected is None:
         assert found == []
     else:
         [message] = found
         assert expected in message, message
+
+
+def entry(kind: str, spec: dict[str, Any], labels: dict[str, str], namespace: str) -> AnalyzedResource:
+    resource = k8s(kind, "front-door", spec, labels)
+    resource.properties["metadata"]["namespace"] = namespace
+    return resource
+
+
+def test_the_public_entry_label_counts_only_in_the_front_door_namespace(pack: PolicyPackProcess) -> None:
+    """A restricted model's own policy or Service cannot claim the label to put itself on the internet."""
+    from stacks.onprem_front_door import public_ranges_except
+
+    configure(pack, awsCidrs=EVERY_AWS_RANGE)
+    open_policy = netpol(block("0.0.0.0/0", *EVERY_AWS_RANGE))
+    open_service = service(
+        type="LoadBalancer",
+        externalTrafficPolicy="Local",
+        loadBalancerSourceRanges=public_ranges_except(EVERY_AWS_RANGE),
+    )
+    for kind, spec in (("NetworkPolicy", open_policy), ("Service", open_service)):
+        assert messages(pack, entry(kind, spec, PUBLIC_ENTRY, "front-door")) == [], kind
+        found = messages(pack, entry(kind, spec, PUBLIC_ENTRY, "inference"))
+        assert found and all("is not inside the on-prem networks" in m for m in found), found
 
 
 def test_a_public_entry_service_must_leave_the_aws_ranges_out_and_keep_callers_addresses(
@@ -332,14 +355,14 @@ def test_a_public_entry_service_must_leave_the_aws_ranges_out_and_keep_callers_a
     configure(pack, awsCidrs=EVERY_AWS_RANGE)
     complement = public_ranges_except(EVERY_AWS_RANGE)
     ok = service(type="LoadBalancer", externalTrafficPolicy="Local", loadBalancerSourceRanges=complement)
-    assert messages(pack, k8s("Service", "front-door", ok, PUBLIC_ENTRY)) == []
+    assert messages(pack, entry("Service", ok, PUBLIC_ENTRY, "front-door")) == []
     everywhere = {**ok, "loadBalancerSourceRanges": ["0.0.0.0/0"]}
-    [message] = messages(pack, k8s("Service", "front-door", everywhere, PUBLIC_ENTRY))
+    [message] = messages(pack, entry("Service", everywhere, PUBLIC_ENTRY, "front-door"))
     assert "loadBalancerSourceRanges: source 0.0.0.0/0 admits AWS ranges" in message
-    [message] = messages(pack, k8s("Service", "front-door", {**ok, "externalTrafficPolicy": "Cluster"}, PUBLIC_ENTRY))
+    [message] = messages(pack, entry("Service", {**ok, "externalTrafficPolicy": "Cluster"}, PUBLIC_ENTRY, "front-door"))
     assert "without externalTrafficPolicy Local" in message
     # The complement is not on-prem: only the label makes it an entry the control accepts.
-    assert messages(pack, k8s("Service", "front-door", ok))
+    assert messages(pack, entry("Service", ok, RESTRICTED, "front-door"))
 
 
 def test_a_planted_aws_range_in_the_shipped_onprem_entry_fails(pack: PolicyPackProcess) -> None:

@@ -6,7 +6,7 @@ cluster must keep it (``externalTrafficPolicy: Local``; with ``Cluster`` kube-pr
 address, which any on-prem ipBlock admits). The address plan's ranges come from the pack config (``infra check``
 fills them; with the Pulumi CLI set them in ``--policy-pack-config``); without ``onpremCidrs`` no ipBlock of a
 restricted model can be shown safe, so every one is reported. A site's public front-door entry (labelled
-``PUBLIC_ENTRY_LABEL``) exists to take connections from the internet; of it the control asks only that no AWS site's
+``PUBLIC_ENTRY_LABEL``, in ``PUBLIC_ENTRY_NAMESPACE`` only, where no model may live) exists to take connections from the internet; of it the control asks only that no AWS site's
 range is among its sources (the gateway behind it routes to restricted models).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from policies.rules.base import Config, View, as_list, as_mapping, stack_policy
 from residency import ONPREM_ONLY_CLASSIFICATIONS
-from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
+from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_NAMESPACE, PUBLIC_ENTRY_VALUE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NETWORK_POLICY = ":NetworkPolicy"
@@ -154,7 +154,10 @@ def restricted_model_isolated(views: list[View], config: Config) -> list[tuple[V
         if not view.is_k8s or view.on_aws() or view.classification not in ONPREM_ONLY_CLASSIFICATIONS:
             continue
         spec = as_mapping(view.props.get("spec"))
-        public = view.labels().get(PUBLIC_ENTRY_LABEL) == PUBLIC_ENTRY_VALUE
+        public = (
+            view.labels().get(PUBLIC_ENTRY_LABEL) == PUBLIC_ENTRY_VALUE
+            and view.metadata().get("namespace") == PUBLIC_ENTRY_NAMESPACE
+        )
         if view.type.endswith(_NETWORK_POLICY) and view.type.startswith("kubernetes:networking.k8s.io/"):
             problems = network_policy_problems(spec, onprem, aws, public)
         elif view.type == _SERVICE:
