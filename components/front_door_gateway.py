@@ -50,7 +50,7 @@ class SourceRange:
     """An ipBlock of the NetworkPolicy admitting the entry's connections to the proxies."""
 
     cidr: str
-    excepted: Sequence[str] = ()
+    excepted: pulumi.Input[Sequence[str]] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,22 @@ class FrontDoorGatewayArgs:
             raise ValueError("a gateway without models would only refuse")
         if self.rate_limit_requests < 1:
             raise ValueError("rate limit: at least one request")
+
+
+def with_labels(labels: Mapping[str, str]) -> pulumi.ResourceTransform:
+    """A transform adding ``labels`` to every Kubernetes object a component makes (a yaml/v2 ConfigGroup's children:
+    transforms reach the children of packaged components; Pulumi docs, "Resource transforms")."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if not args.custom or not args.type_.startswith("kubernetes:"):
+            return None
+        props = dict(args.props)
+        metadata = dict(props.get("metadata") or {})
+        metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
+        props["metadata"] = metadata
+        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+    return transform
 
 
 def _certificate_ref(args: FrontDoorGatewayArgs) -> dict[str, Any]:
@@ -152,7 +168,8 @@ class FrontDoorGateway(pulumi.ComponentResource):
         self.crds = k8s.yaml.v2.ConfigGroup(
             f"{name}-crds",
             files=list(GATEWAY_CRD_FILES),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            # The files stay unchanged; the objects made from them carry the residency labels like every other.
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, transforms=[with_labels(labels)]),
         )
         self.release = pinned_release(
             f"{name}-release",
@@ -463,7 +480,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
                         from_=[
                             k8s.networking.v1.NetworkPolicyPeerArgs(
                                 ip_block=k8s.networking.v1.IPBlockArgs(
-                                    cidr=source.cidr, except_=list(source.excepted) or None
+                                    cidr=source.cidr, except_=source.excepted or None
                                 )
                             )
                             for source in args.entry_sources

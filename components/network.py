@@ -72,6 +72,8 @@ class RegionalNetwork(pulumi.ComponentResource):
     private_route_table_ids: list[pulumi.Output[str]]
     subnets_by_zone: dict[str, pulumi.Output[str]]
     flow_log_group_name: pulumi.Output[str]
+    nat_public_ips: list[pulumi.Output[str]]
+    """Where the region's workloads come from on the internet (its NAT gateways' Elastic IPs)."""
 
     def __init__(self, name: str, args: RegionalNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hybrid-llm-infra:network:RegionalNetwork", name, None, opts)
@@ -110,6 +112,7 @@ class RegionalNetwork(pulumi.ComponentResource):
         self.private_subnet_ids, self.public_subnet_ids, self.private_route_table_ids = [], [], []
         self.subnets_by_zone = {}
         nat_ids: list[pulumi.Output[str]] = []
+        self.nat_public_ips = []
         for index, sub in enumerate(plan):
             suffix = sub.zone.rsplit("-", 1)[-1]
             public = aws.ec2.Subnet(
@@ -135,6 +138,7 @@ class RegionalNetwork(pulumi.ComponentResource):
             )
             if args.nat_gateway_per_az or index == 0:
                 eip = aws.ec2.Eip(f"{name}-nat-{suffix}", domain="vpc", tags=tags(f"nat-{suffix}"), opts=child)
+                self.nat_public_ips.append(eip.public_ip)
                 nat = aws.ec2.NatGateway(
                     f"{name}-nat-{suffix}",
                     subnet_id=public.id,

@@ -28,18 +28,14 @@ class SiteFrontDoorEntryArgs:
     """Labels of the gateway's proxy pods."""
     gateway_port: int
     """The port the proxies serve the 443 listener on (TLS)."""
-    source_ranges: Sequence[str]
-    """loadBalancerSourceRanges: every IPv4 address but the AWS sites' ranges."""
+    source_ranges: pulumi.Input[Sequence[str]]
+    """loadBalancerSourceRanges: every IPv4 address but the AWS sites' ranges and NAT addresses."""
     load_balancer_class: str | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """The namespace and the gateway: pulumi-kubernetes reports a Service ready only once pods it selects are ready
     (provider/pkg/await/service.go), so the Service comes after the proxies, never the other way round."""
-
-    def __post_init__(self) -> None:
-        if not self.source_ranges:
-            raise ValueError("a LoadBalancer without source ranges admits every source, the AWS sites' included")
 
 
 class SiteFrontDoorEntry(pulumi.ComponentResource):
@@ -62,7 +58,7 @@ class SiteFrontDoorEntry(pulumi.ComponentResource):
                 type="LoadBalancer",
                 load_balancer_class=args.load_balancer_class,
                 external_traffic_policy="Local",
-                load_balancer_source_ranges=list(args.source_ranges),
+                load_balancer_source_ranges=args.source_ranges,
                 selector=dict(args.gateway_selector),
                 # 443 only: no listener on 80, so plain HTTP finds nothing to connect to.
                 ports=[

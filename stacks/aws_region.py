@@ -215,6 +215,8 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
         "jurisdiction": config.deployment.jurisdiction,
         "vpcId": network.vpc_id,
         "vpcCidr": network.vpc_cidr,
+        # What the on-prem site's public front door keeps out (stacks/onprem_front_door.py).
+        "natPublicIps": network.nat_public_ips,
         "availabilityZones": network.availability_zones,
         "privateSubnetIds": network.private_subnet_ids,
         "privateRouteTableIds": network.private_route_table_ids,

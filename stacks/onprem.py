@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -122,8 +123,10 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
         ),
         opts=pulumi.ResourceOptions(provider=provider),
     )
-    front_door = build_onprem_front_door(config, cluster.services, labels, provider, [prometheus.release])
     peers = {stack: _peer(stack) for stack in config.peer_stacks}
+    front_door = build_onprem_front_door(
+        config, cluster.services, labels, provider, [prometheus.release], aws_nat_addresses(peers)
+    )
     vpn_outputs = build_onprem_vpn(config, peers, labels, cluster.namespaces, pulumi.ResourceOptions(provider=provider))
     operator_release = cluster.gpu_operator
     return {
@@ -161,6 +164,13 @@ def model_exposure(model: OnPremInferenceServiceConfig, config: OnPremStackConfi
         source_ranges=callers if site.type == "LoadBalancer" else (),
         external_traffic_policy="Local",
     )
+
+
+def aws_nat_addresses(peers: Mapping[str, pulumi.StackReference]) -> pulumi.Output[list[str]]:
+    """The AWS stacks' NAT gateway addresses (their ``natPublicIps``): where their workloads come from on the
+    internet. A peer deployed before it exported them reads as none (deploy the AWS stacks first)."""
+    outputs = [ref.get_output("natPublicIps") for _, ref in sorted(peers.items())]
+    return pulumi.Output.all(*outputs).apply(lambda lists: [str(ip) for ips in lists for ip in (ips or [])])
 
 
 def _peer(stack: str) -> pulumi.StackReference:

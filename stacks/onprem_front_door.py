@@ -53,13 +53,18 @@ def build_onprem_front_door(
     labels: Mapping[str, str],
     provider: pulumi.ProviderResource,
     depends_on: Sequence[pulumi.Resource],
+    aws_nat_addresses: pulumi.Input[Sequence[str]],
 ) -> dict[str, Any]:
     door = config.front_door
     if door is None:
         return {}
     site = config.deployment.site
     opts = pulumi.ResourceOptions(provider=provider)
-    excluded = aws_ranges(config.address_plan)
+    # The AWS sites reach the site over the VPN from their address-plan ranges, and over the internet from their
+    # NAT gateways: neither may come in through the public entry to the restricted models.
+    excluded = pulumi.Output.from_input(aws_nat_addresses).apply(
+        lambda nat: [*aws_ranges(config.address_plan), *(f"{ip}/32" for ip in sorted(set(nat)))]
+    )
     balancer = door.load_balancer
     namespace = front_door_namespace(f"{site}-front-door", NAMESPACE, labels, opts)
     gateway = door.gateway
@@ -96,7 +101,7 @@ def build_onprem_front_door(
             namespace=NAMESPACE,
             gateway_selector=GATEWAY_SELECTOR,
             gateway_port=GATEWAY_PORT,
-            source_ranges=public_ranges_except(excluded),
+            source_ranges=excluded.apply(public_ranges_except),
             load_balancer_class=entry_load_balancer_class(config),
             annotations=balancer.annotations,
             labels=labels,

@@ -19,6 +19,7 @@ from stackconfig.addressing import aws_ranges
 from stacks.front_door import GATEWAY_PORT, GATEWAY_SELECTOR, NAMESPACE
 from stacks.onprem_front_door import public_ranges_except
 from tests.crd_schema import errors
+from tests.stack_runs import shipped_runs
 from tests.test_config import problems_of, stack_config, with_object
 from tests.test_front_door_gateway import _of, _stack, admitted, route_for
 from tests.test_isolation_policy import stack_values
@@ -35,6 +36,19 @@ def _config() -> OnPremStackConfig:
     config = parse_stack_config(stack_config("onprem"))
     assert isinstance(config, OnPremStackConfig)
     return config
+
+
+def _nat_addresses() -> list[str]:
+    """The AWS stacks' NAT gateway addresses, as their runs export them (natPublicIps)."""
+    runs = shipped_runs()
+    found = [ip for stack in ("frankfurt", "dubai") for ip in runs[stack].outputs["natPublicIps"]]
+    assert len(found) == len(set(found)) >= 2
+    return found
+
+
+def _excluded() -> list[str]:
+    """What the entry keeps out: the pack's awsCidrs (the address plan's AWS ranges) and every AWS NAT address."""
+    return [*stack_values("onprem")["awsCidrs"], *(f"{ip}/32" for ip in _nat_addresses())]
 
 
 def _addresses(cidrs: list[str]) -> int:
@@ -57,18 +71,21 @@ def test_the_entry_is_a_load_balancer_of_the_sites_class_on_443_only_keeping_cal
     assert service["metadata"]["labels"][PUBLIC_ENTRY_LABEL] == PUBLIC_ENTRY_VALUE
 
 
-def test_the_entrys_source_ranges_are_all_of_ipv4_but_every_aws_range() -> None:
+def test_the_entrys_source_ranges_are_all_of_ipv4_but_every_aws_range_and_nat_address() -> None:
     [service] = [s for s in _stack("onprem", SERVICE) if s["metadata"]["namespace"] == NAMESPACE]
     ranges = service["spec"]["loadBalancerSourceRanges"]
-    excluded = stack_values("onprem")["awsCidrs"]  # what the pack is told the AWS sites' ranges are
-    assert sorted(excluded) == sorted(aws_ranges(_config().address_plan))
+    excluded = _excluded()
+    assert sorted(stack_values("onprem")["awsCidrs"]) == sorted(aws_ranges(_config().address_plan))
     networks = [ipaddress.IPv4Network(r) for r in ranges]
     for cidr in excluded:
         assert not [str(n) for n in networks if n.overlaps(ipaddress.IPv4Network(cidr))], cidr
     # Disjoint, and together with the AWS ranges exactly the whole IPv4 space: nothing else is left out.
     assert _addresses(ranges) + _addresses(excluded) == 2**32
     assert list(ipaddress.collapse_addresses(networks)) == networks
-    # A public address (a Route 53 health checker, a client) and the site's own networks are in.
+    # The AWS regions' NAT addresses are out; a public address (a Route 53 health checker, a client) and the
+    # site's own networks are in.
+    for ip in _nat_addresses():
+        assert not any(ipaddress.IPv4Address(ip) in n for n in networks), ip
     assert any(ipaddress.IPv4Address("54.93.1.1") in n for n in networks)
     assert any(ipaddress.IPv4Address("10.10.3.4") in n for n in networks)
 
@@ -82,7 +99,7 @@ def test_public_ranges_except_is_the_exact_complement() -> None:
     assert not any(ipaddress.IPv4Network(r).overlaps(ipaddress.IPv4Network("169.254.10.0/30")) for r in ranges)
 
 
-def test_the_gateway_admits_every_source_but_the_aws_ranges_and_only_to_the_proxies() -> None:
+def test_the_gateway_admits_every_source_but_the_aws_ranges_and_nat_addresses_and_only_to_the_proxies() -> None:
     policies = [p for p in _stack("onprem", POLICY) if p["metadata"]["namespace"] == NAMESPACE]
     [entry] = [p for p in policies if p["metadata"].get("labels", {}).get(PUBLIC_ENTRY_LABEL) == PUBLIC_ENTRY_VALUE]
     assert entry["spec"]["podSelector"] == {"matchLabels": GATEWAY_SELECTOR}
@@ -90,7 +107,7 @@ def test_the_gateway_admits_every_source_but_the_aws_ranges_and_only_to_the_prox
     assert rule["ports"] == [{"protocol": "TCP", "port": GATEWAY_PORT}]
     [peer] = rule["from"]
     assert peer["ipBlock"]["cidr"] == "0.0.0.0/0"
-    assert sorted(peer["ipBlock"]["except"]) == sorted(stack_values("onprem")["awsCidrs"])
+    assert sorted(peer["ipBlock"]["except"]) == sorted(_excluded())
     # The namespace starts from deny-all: the entry's rule is the only way in.
     assert any(p["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]} for p in policies)
 
