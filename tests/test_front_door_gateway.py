@@ -361,7 +361,8 @@ def test_with_labels_labels_every_kubernetes_object_a_config_group_makes() -> No
     from components.front_door_gateway import with_labels
 
     transform = with_labels({"data-residency": "eu", "owner": "ml-platform"})
-    crd = {"metadata": {"name": "gateways.gateway.networking.k8s.io", "labels": {"x": "y"}}, "spec": {"group": "g"}}
+    crd: dict[str, Any] = {"metadata": {"name": "gateways.gateway.networking.k8s.io", "labels": {"x": "y"}}}
+    crd["spec"] = {"group": "g"}
     args = pulumi.ResourceTransformArgs(
         True, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "n", crd, pulumi.ResourceOptions()
     )
