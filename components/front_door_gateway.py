@@ -42,7 +42,6 @@ GATEWAY_CRD_FILES = tuple(
 )
 HEALTH_PATH = "/healthz"
 XDS_PORT = 18000
-WEBHOOK_PORT = 9443
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,6 @@ class FrontDoorGatewayArgs:
     entry_sources: Sequence[SourceRange]
     """Where the load balancer's connections to the proxies come from (AWS: the NLB's private addresses in the VPC;
     on-prem: the callers themselves, kept by externalTrafficPolicy Local)."""
-    api_server_cidrs: Sequence[str]
-    """Where the API server's webhook calls come from (AWS: the control plane's ENIs in the VPC)."""
     chart: HelmChart
     models: Sequence[RoutedModel]
     jwt_issuer: str
@@ -184,7 +181,12 @@ class FrontDoorGateway(pulumi.ComponentResource):
                         "gateway": {"controllerName": CONTROLLER_NAME},
                         "provider": {"type": "Kubernetes", "kubernetes": {"deploy": {"type": "GatewayNamespace"}}},
                     }
-                }
+                },
+                # In Gateway Namespace Mode the chart's topology-injector webhook has no namespaceSelector: it would
+                # intercept the binding of every pod of the cluster (templates/envoy-proxy-topology-injector-
+                # webhook.yaml, v1.6.7), on-prem the site's existing GPU cluster. It only feeds zone-aware routing,
+                # which the front door does not use.
+                "topologyInjector": {"enabled": False},
             },
             skip_crds=True,
             opts=pulumi.ResourceOptions(
@@ -422,9 +424,8 @@ class FrontDoorGateway(pulumi.ComponentResource):
     def _controller_policies(
         self, name: str, args: FrontDoorGatewayArgs, labels: dict[str, str], namespace: k8s.core.v1.Namespace
     ) -> None:
-        """The controller's namespace denies ingress but for the proxies' xDS connections (18000) and the API
-        server's calls to the topology-injector webhook (9443; the EKS control plane's ENIs are in the VPC). Ports:
-        the gateway-helm chart's values and webhook template, v1.6.7."""
+        """The controller's namespace denies ingress but for the proxies' xDS connections (18000; the gateway-helm
+        chart's values, v1.6.7). No webhook: the topology injector is off (see the release's values)."""
         opts = pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[namespace])
         policy = k8s.networking.v1
         default_deny_ingress(f"{name}-controller-default-deny", args.controller_namespace, labels, opts)
@@ -437,7 +438,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
         policy.NetworkPolicy(
             f"{name}-controller-admit",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="admit-proxies-and-webhook", namespace=args.controller_namespace, labels=labels
+                name="admit-proxies", namespace=args.controller_namespace, labels=labels
             ),
             spec=policy.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(),
@@ -445,13 +446,6 @@ class FrontDoorGateway(pulumi.ComponentResource):
                 ingress=[
                     policy.NetworkPolicyIngressRuleArgs(
                         from_=[proxies], ports=[policy.NetworkPolicyPortArgs(protocol="TCP", port=XDS_PORT)]
-                    ),
-                    policy.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            policy.NetworkPolicyPeerArgs(ip_block=policy.IPBlockArgs(cidr=c))
-                            for c in args.api_server_cidrs
-                        ],
-                        ports=[policy.NetworkPolicyPortArgs(protocol="TCP", port=WEBHOOK_PORT)],
                     ),
                 ],
             ),

@@ -115,9 +115,8 @@ def build_front_door(
             gateway_name=GATEWAY_NAME,
             proxy_selector=GATEWAY_SELECTOR,
             proxy_port=GATEWAY_PORT,
-            # The NLB's connections and the control plane's webhook calls both come from the VPC.
+            # The NLB's connections come from its private addresses in the VPC.
             entry_sources=[SourceRange(network.vpc_cidr)],
-            api_server_cidrs=[network.vpc_cidr],
             chart=HelmChart(chart.repository, chart.chart, chart.version),
             models=[RoutedModel(m.name, m.namespace, m.name, pod_selector(m.name)) for m in routed],
             jwt_issuer=gateway.jwt.issuer,

@@ -78,7 +78,6 @@ def build_onprem_front_door(
             proxy_selector=GATEWAY_SELECTOR,
             proxy_port=GATEWAY_PORT,
             entry_sources=[SourceRange(EVERYWHERE, excluded)],
-            api_server_cidrs=config.address_plan.onprem.cidrs,
             chart=HelmChart(chart.repository, chart.chart, chart.version),
             models=[RoutedModel(m.name, m.namespace, m.name, pod_selector(m.name)) for m in routed],
             jwt_issuer=gateway.jwt.issuer,

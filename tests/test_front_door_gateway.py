@@ -208,7 +208,6 @@ def _gateway(models: list[RoutedModel]) -> None:
             proxy_selector=GATEWAY_SELECTOR,
             proxy_port=GATEWAY_PORT,
             entry_sources=[SourceRange("10.20.0.0/16")],
-            api_server_cidrs=["10.20.0.0/16"],
             chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
             models=models,
             jwt_issuer="https://login.example.com/",
@@ -260,7 +259,6 @@ def test_the_component_refuses_plain_http_token_sources(field: str, value: str) 
         proxy_selector=GATEWAY_SELECTOR,
         proxy_port=GATEWAY_PORT,
         entry_sources=[SourceRange("10.20.0.0/16")],
-        api_server_cidrs=["10.20.0.0/16"],
         chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
         models=[RoutedModel("a", "team-a", "a", pod_selector("a"))],
         jwt_issuer="https://login.example.com/",
@@ -375,3 +373,20 @@ def test_with_labels_labels_every_kubernetes_object_a_config_group_makes() -> No
     assert result.props["spec"] == {"group": "g"} and crd["metadata"]["labels"] == {"x": "y"}  # input untouched
     component = pulumi.ResourceTransformArgs(False, "kubernetes:yaml/v2:ConfigGroup", "n", {}, pulumi.ResourceOptions())
     assert transform(component) is None
+
+
+@pytest.mark.parametrize("stack", [*AWS, "onprem"])
+def test_no_cluster_wide_pod_webhook_and_the_controller_admits_only_the_proxies(stack: str) -> None:
+    """Gateway Namespace Mode makes the chart's topology injector intercept every pod's binding in the cluster (no
+    namespaceSelector, gateway-helm v1.6.7): it is off, and nothing but the proxies' xDS reaches the controller."""
+    [release] = [
+        r for r in shipped_runs()[stack].resources if r.type == HELM_RELEASE and r.inputs.get("name") == "envoy-gateway"
+    ]
+    assert release.inputs["values"]["topologyInjector"] == {"enabled": False}
+    policies = [p for p in _stack(stack, POLICY) if p["metadata"]["namespace"] == "envoy-gateway-system"]
+    [admit] = [p for p in policies if p["metadata"]["name"] == "admit-proxies"]
+    [rule] = admit["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 18000}]
+    [peer] = rule["from"]
+    assert peer["podSelector"] == {"matchLabels": GATEWAY_SELECTOR}
+    assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}

@@ -169,7 +169,6 @@ def _gateway(certificate_namespace: str | None) -> None:
             proxy_selector=GATEWAY_SELECTOR,
             proxy_port=GATEWAY_PORT,
             entry_sources=[SourceRange("0.0.0.0/0", ["10.20.0.0/16"])],
-            api_server_cidrs=["10.10.0.0/16"],
             chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
             models=[RoutedModel("a", "team-a", "a", pod_selector("a"))],
             jwt_issuer="https://login.example.com/",
