@@ -32,6 +32,9 @@ class SiteFrontDoorEntryArgs:
     """loadBalancerSourceRanges: every IPv4 address but the AWS sites' ranges and NAT addresses."""
     load_balancer_class: str | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
+    allocate_node_ports: bool = False
+    """kube-proxy applies loadBalancerSourceRanges to the load balancer's address only, not to a node port
+    (pkg/proxy: "for loadbalancers which direct traffic to service NodePort, the firewall rules will not apply")."""
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """The namespace and the gateway: pulumi-kubernetes reports a Service ready only once pods it selects are ready
@@ -58,6 +61,7 @@ class SiteFrontDoorEntry(pulumi.ComponentResource):
                 type="LoadBalancer",
                 load_balancer_class=args.load_balancer_class,
                 external_traffic_policy="Local",
+                allocate_load_balancer_node_ports=args.allocate_node_ports,
                 load_balancer_source_ranges=args.source_ranges,
                 selector=dict(args.gateway_selector),
                 # 443 only: no listener on 80, so plain HTTP finds nothing to connect to.

@@ -47,6 +47,11 @@ class SiteLoadBalancerConfig(_Model):
         default_factory=dict,
         description="Annotations for the implementation, e.g. metallb.io/loadBalancerIPs for a fixed address.",
     )
+    allocate_node_ports: bool = Field(
+        default=False,
+        description="spec.allocateLoadBalancerNodePorts: only for implementations that forward to node ports (e.g. an "
+        "external appliance in NodePort mode); a node port is reachable on every node, past loadBalancerSourceRanges.",
+    )
 
     @field_validator("annotations")
     @classmethod

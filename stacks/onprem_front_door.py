@@ -103,6 +103,7 @@ def build_onprem_front_door(
             source_ranges=excluded.apply(public_ranges_except),
             load_balancer_class=entry_load_balancer_class(config),
             annotations=balancer.annotations,
+            allocate_node_ports=balancer.allocate_node_ports,
             labels=labels,
             depends_on=[namespace, gateway_component],
         ),

@@ -66,6 +66,8 @@ def test_the_entry_is_a_load_balancer_of_the_sites_class_on_443_only_keeping_cal
     assert models and all("loadBalancerClass" not in m["spec"] for m in models)
     assert service["metadata"]["annotations"] == {"metallb.io/loadBalancerIPs": "10.10.40.10"}
     assert spec["externalTrafficPolicy"] == "Local"  # the NetworkPolicy then sees each caller's own address
+    # No node port: kube-proxy would not apply the source ranges to it (reachable on every node, over the VPN too).
+    assert spec["allocateLoadBalancerNodePorts"] is False
     assert spec["selector"] == GATEWAY_SELECTOR
     assert spec["ports"] == [{"name": "https", "port": 443, "targetPort": GATEWAY_PORT, "protocol": "TCP"}]
     assert service["metadata"]["labels"][PUBLIC_ENTRY_LABEL] == PUBLIC_ENTRY_VALUE
