@@ -179,7 +179,16 @@ class FrontDoorGateway(pulumi.ComponentResource):
                 "config": {
                     "envoyGateway": {
                         "gateway": {"controllerName": CONTROLLER_NAME},
-                        "provider": {"type": "Kubernetes", "kubernetes": {"deploy": {"type": "GatewayNamespace"}}},
+                        "provider": {
+                            "type": "Kubernetes",
+                            "kubernetes": {
+                                "deploy": {"type": "GatewayNamespace"},
+                                # Where EnvoyGateway reads it (api/v1alpha1 EnvoyGatewayKubernetesProvider); the
+                                # chart writes it at the top level for topologyInjector.enabled=false, where the
+                                # non-strict decoder drops it (templates/_helpers.tpl, v1.6.7).
+                                "proxyTopologyInjector": {"disabled": True},
+                            },
+                        },
                     }
                 },
                 # In Gateway Namespace Mode the chart's topology-injector webhook has no namespaceSelector: it would

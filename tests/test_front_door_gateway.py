@@ -383,6 +383,8 @@ def test_no_cluster_wide_pod_webhook_and_the_controller_admits_only_the_proxies(
         r for r in shipped_runs()[stack].resources if r.type == HELM_RELEASE and r.inputs.get("name") == "envoy-gateway"
     ]
     assert release.inputs["values"]["topologyInjector"] == {"enabled": False}
+    kubernetes = release.inputs["values"]["config"]["envoyGateway"]["provider"]["kubernetes"]
+    assert kubernetes["proxyTopologyInjector"] == {"disabled": True}  # what the controller itself reads
     policies = [p for p in _stack(stack, POLICY) if p["metadata"]["namespace"] == "envoy-gateway-system"]
     [admit] = [p for p in policies if p["metadata"]["name"] == "admit-proxies"]
     [rule] = admit["spec"]["ingress"]
