@@ -4,11 +4,13 @@ The NLB re-encrypts to its TLS targets and does not validate their certificates 
 target groups: "The load balancer does not validate these certificates", self-signed and expired ones included), so
 a key and self-signed certificate generated in the stack take the place of the Secret that had to exist before
 ``pulumi up``. Envoy Gateway does check the dates: a listener whose Secret holds an expired or not yet valid
-certificate is refused (internal/gatewayapi, ``validateCertificate``), so the certificate has to be renewed in time.
+certificate is refused (internal/gatewayapi/tls.go, ``validateCertificates``), so it has to be renewed in time.
 
-Renewal: pulumi-tls re-issues the certificate only when ``pulumi up`` (or preview) runs after ``validity_end_time -
-early_renewal_hours`` (terraform-provider-tls ``modifyPlanIfCertificateReadyForRenewal``: ``ready_for_renewal`` then
-forces a replacement). Nothing renews between runs, hence a long validity with a wide window, see the defaults.
+Renewal: terraform-provider-tls re-issues a certificate past ``validity_end_time - early_renewal_hours`` when the
+plan reads it (``ready_for_renewal``), but under Pulumi that does not happen on a plain ``pulumi up``
+(pulumi/pulumi-tls#39, open): the way is ``pulumi up --target-replace <the SelfSignedCert's URN>`` (README, "The
+front door"). The proxies report the days left (Envoy's ``server.days_until_first_cert_expiring``) and the
+front-door alerts (components/slo_rules.py) warn at 30 days and page at 7, hence a long validity.
 
 The Secret is named ``<secret_name>-<8 hex of the certificate>``: pulumi-kubernetes replaces a Secret whose data
 changes (unless the provider sets ``enableSecretMutable``) and, for an object keeping its explicit name, deletes
@@ -31,9 +33,8 @@ import pulumi_tls as tls
 TYPE = "hybrid-llm-infra:front-door:BackendCertificate"
 DEFAULT_VALIDITY_HOURS = 2 * 365 * 24
 DEFAULT_EARLY_RENEWAL_HOURS = 365 * 24
-"""Re-issued by the first ``pulumi up`` once the certificate is a year old; a region left without one for a whole
-second year is the only way to let it expire (and Envoy Gateway to drop the listener). Nobody validates it, so a
-shorter life buys nothing but more chances to miss the window."""
+"""What ``readyForRenewal`` reports after a year; the replacement itself is a ``--target-replace`` (see the module
+doc). Nobody validates the certificate, so a shorter life buys nothing but more renewals to miss."""
 ALLOWED_USES = ("digital_signature", "server_auth")
 """A TLS server key that signs the handshake (ECDHE_ECDSA, TLS 1.3). No key_encipherment: that is RSA key transport,
 and RFC 8813 says it MUST NOT be set for an EC key."""
@@ -45,8 +46,8 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 class BackendCertificateArgs:
     common_name: str
     dns_names: Sequence[str]
-    """Names in the certificate. The public hostname is the sensible choice: should the Gateway listener ever set
-    ``hostname``, Envoy Gateway requires the certificate to match it (``verifyHostname``)."""
+    """Names in the certificate (the public hostname; nobody checks them: the NLB does not validate targets, and
+    Envoy Gateway allows an SNI/SAN mismatch, internal/gatewayapi/tls.go)."""
     namespace: str
     """The Gateway's namespace (a listener's certificateRefs name a Secret there without a ReferenceGrant)."""
     secret_name: str

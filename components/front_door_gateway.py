@@ -20,7 +20,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
+from components.cluster_metrics import admit_scraper
 from components.helm_chart import HelmChart, pinned_release
+from components.model_scaling import Scraper
 from components.network_policies import default_deny_ingress
 from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
 
@@ -42,6 +44,7 @@ GATEWAY_CRD_FILES = tuple(
 )
 HEALTH_PATH = "/healthz"
 XDS_PORT = 18000
+STATS_PORT = 19001
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class FrontDoorGatewayArgs:
     controller_namespace: str = "envoy-gateway-system"
     listener_certificate_namespace: str | None = None
     """The Secret's namespace when not the Gateway's (a ReferenceGrant there lets the Gateway read it)."""
+    scraper: Scraper | None = None
+    """The cluster's Prometheus: scrapes the proxies' stats (certificate expiry; components/slo_rules.py alerts)."""
+    scrape_interval: str = "30s"
+    monitoring_depends_on: Sequence[pulumi.Resource] = ()
+    """The release that installs the PodMonitor CRD (kube-prometheus-stack)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -358,7 +366,30 @@ class FrontDoorGateway(pulumi.ComponentResource):
             opts=policy_opts,
         )
         self._network_policies(name, args, labels)
+        if args.scraper is not None:
+            self._monitoring(name, args, args.scraper, labels)
         self.register_outputs({"gateway": args.gateway_name, "routes": sorted(self.routes)})
+
+    def _monitoring(self, name: str, args: FrontDoorGatewayArgs, scraper: Scraper, labels: dict[str, str]) -> None:
+        """Prometheus scrapes the proxies' stats port (``metrics``, 19001, /stats/prometheus: Envoy Gateway
+        internal/infrastructure/kubernetes/proxy/resource.go and bootstrap.EnvoyStatsPort, v1.6.7), and only it."""
+        opts = pulumi.ResourceOptions(
+            parent=self, provider=args.kubernetes_provider, depends_on=[*args.monitoring_depends_on, *args.depends_on]
+        )
+        CustomResource(
+            f"{name}-proxy-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="PodMonitor",
+            metadata={"name": "front-door-proxies", "namespace": args.namespace, "labels": labels},
+            spec={
+                "selector": {"matchLabels": dict(args.proxy_selector)},
+                "podMetricsEndpoints": [
+                    {"port": "metrics", "path": "/stats/prometheus", "interval": args.scrape_interval, "scheme": "http"}
+                ],
+            },
+            opts=opts,
+        )
+        admit_scraper(f"{name}-proxy-stats", args.namespace, args.proxy_selector, STATS_PORT, scraper, labels, opts)
 
     def _certificate_grant(self, name: str, args: FrontDoorGatewayArgs, labels: dict[str, str]) -> None:
         """A certificate in another namespace (e.g. where cert-manager keeps it) needs that namespace's consent

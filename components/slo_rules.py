@@ -71,6 +71,8 @@ class SloRulesArgs:
     site: str
     """Added to every alert as the ``site`` label, so Alertmanager and the on-call know where it fired."""
     vpn_gateway: VpnGatewayAlert | None = None
+    front_door_namespace: str | None = None
+    """The gateway's namespace where the stack has a front door (its listener certificates are watched)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """The release that installs the PrometheusRule CRD (kube-prometheus-stack)."""
@@ -220,6 +222,56 @@ def vpn_gateway_alerts(gateway: VpnGatewayAlert, site: str) -> list[dict[str, An
     ]
 
 
+CERT_DAYS = "envoy_server_days_until_first_cert_expiring"
+"""Envoy's server gauge: days until the first certificate it manages expires (listener certificates from the
+Gateway's Secrets among them; Envoy docs, "Server statistics"), scraped from the proxies' stats port."""
+
+
+def front_door_alerts(namespace: str, site: str) -> list[dict[str, Any]]:
+    """Listener certificates about to lapse: Envoy Gateway drops a listener whose certificate has expired, and
+    nothing renews the generated one between `pulumi up`s (pulumi/pulumi-tls#39), so people are told in time."""
+    sel = f'{{namespace="{_q(namespace)}"}}'
+    expiring = f"min by (namespace, pod) ({CERT_DAYS}{sel})"
+    how = (
+        "AWS: re-issue the generated certificate with `pulumi up --target-replace` on its SelfSignedCert "
+        "(README, The front door); on-prem: the site's PKI renews frontDoor.certificate."
+    )
+    return [
+        {
+            "alert": "FrontDoorCertificateExpiring",
+            "expr": f"{expiring} < 30",
+            "for": "1h",
+            "labels": {"site": site, "severity": "warning"},
+            "annotations": {
+                "summary": "A front-door certificate on {{ $labels.pod }} expires in {{ $value }} days",
+                "description": how,
+            },
+        },
+        {
+            "alert": "FrontDoorCertificateExpiringSoon",
+            "expr": f"{expiring} < 7",
+            "for": "10m",
+            "labels": {"site": site, "severity": "critical"},
+            "annotations": {
+                "summary": "A front-door certificate on {{ $labels.pod }} expires in {{ $value }} days",
+                "description": "Once it expires Envoy Gateway drops the listener and the front door refuses every "
+                "request. " + how,
+            },
+        },
+        {
+            "alert": "FrontDoorCertificatesUnwatched",
+            "expr": f"absent({CERT_DAYS}{sel})",
+            "for": "30m",
+            "labels": {"site": site, "severity": "warning"},
+            "annotations": {
+                "summary": "No front-door proxy reports its certificates' expiry",
+                "description": "Prometheus scrapes no gateway proxy (PodMonitor front-door-proxies): certificate "
+                "expiry is not watched.",
+            },
+        },
+    ]
+
+
 def rule_groups(args: SloRulesArgs) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = [{"name": "vllm-slo-records", "rules": recording_rules()}]
     for model in args.models:
@@ -227,6 +279,8 @@ def rule_groups(args: SloRulesArgs) -> list[dict[str, Any]]:
     groups.append({"name": "gpu", "rules": gpu_alerts(args.site)})
     if args.vpn_gateway is not None:
         groups.append({"name": "vpn-gateway", "rules": vpn_gateway_alerts(args.vpn_gateway, args.site)})
+    if args.front_door_namespace is not None:
+        groups.append({"name": "front-door", "rules": front_door_alerts(args.front_door_namespace, args.site)})
     return groups
 
 

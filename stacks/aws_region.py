@@ -204,6 +204,7 @@ def build_aws_stack(config: AwsStackConfig) -> dict[str, Any]:
             if endpoints
             else load_balancer_controller(config, cluster, network, account, tags, with_provider),
             services,
+            scaling,
             tags,
             with_provider,
         )

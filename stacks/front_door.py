@@ -30,6 +30,7 @@ from stackconfig.errors import ConfigError, Problem
 from stackconfig.front_door import HealthCheckConfig
 from stackconfig.onprem_front_door import FRONT_DOOR_NAMESPACE
 from stackconfig.types import PROJECT
+from stacks.aws_metrics import ClusterScaling
 
 NAMESPACE = FRONT_DOOR_NAMESPACE
 GATEWAY_NAME = "front-door"
@@ -75,6 +76,7 @@ def build_front_door(
     cluster: AwsGpuInferenceCluster,
     controller: AwsLoadBalancerController,
     services: Mapping[str, InferenceService],
+    scaling: ClusterScaling,
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
 ) -> dict[str, Any]:
@@ -125,6 +127,9 @@ def build_front_door(
             rate_limit_requests=gateway.rate_limit.requests,
             rate_limit_unit=gateway.rate_limit.unit,
             listener_certificate_secret=backend_tls.secret_name,
+            scraper=scaling.scraper,
+            scrape_interval=config.metrics.scrape_interval,
+            monitoring_depends_on=scaling.crd_releases,
             replicas=gateway.replicas,
             kubernetes_provider=cluster.kubernetes_provider,
             labels=labels,

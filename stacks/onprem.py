@@ -125,7 +125,7 @@ def build_onprem_stack(config: OnPremStackConfig) -> dict[str, Any]:
     )
     peers = {stack: _peer(stack) for stack in config.peer_stacks}
     front_door = build_onprem_front_door(
-        config, cluster.services, labels, provider, [prometheus.release], aws_nat_addresses(peers)
+        config, cluster.services, labels, provider, [prometheus.release], aws_nat_addresses(peers), prometheus.scraper
     )
     vpn_outputs = build_onprem_vpn(config, peers, labels, cluster.namespaces, pulumi.ResourceOptions(provider=provider))
     operator_release = cluster.gpu_operator

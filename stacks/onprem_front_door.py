@@ -18,6 +18,7 @@ from components.front_door_entry import front_door_namespace
 from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
 from components.helm_chart import HelmChart
 from components.inference_service import InferenceService, pod_selector
+from components.model_scaling import Scraper
 from components.site_front_door_entry import SiteFrontDoorEntry, SiteFrontDoorEntryArgs
 from stackconfig import OnPremStackConfig
 from stackconfig.addressing import aws_ranges
@@ -54,6 +55,7 @@ def build_onprem_front_door(
     provider: pulumi.ProviderResource,
     depends_on: Sequence[pulumi.Resource],
     aws_nat_addresses: pulumi.Input[Sequence[str]],
+    scraper: Scraper,
 ) -> dict[str, Any]:
     door = config.front_door
     if door is None:
@@ -87,6 +89,9 @@ def build_onprem_front_door(
             rate_limit_unit=gateway.rate_limit.unit,
             listener_certificate_secret=door.certificate.name,
             listener_certificate_namespace=door.certificate.namespace,
+            scraper=scraper,
+            scrape_interval=config.metrics.scrape_interval,
+            monitoring_depends_on=depends_on,
             replicas=gateway.replicas,
             kubernetes_provider=provider,
             labels=labels,

@@ -14,6 +14,7 @@ from components.onprem_vpn_gateway import APP as VPN_GATEWAY_APP
 from components.slo_rules import ModelSlo, SloRules, SloRulesArgs, VpnGatewayAlert
 from components.synthetic_probes import ProbeTarget, SyntheticProbes, SyntheticProbesArgs
 from stackconfig import AwsStackConfig, OnPremStackConfig
+from stackconfig.onprem_front_door import FRONT_DOOR_NAMESPACE
 
 
 def model_slos(config: AwsStackConfig | OnPremStackConfig) -> list[ModelSlo]:
@@ -51,6 +52,7 @@ def build_slo_rules(
             models=model_slos(config),
             site=config.deployment.site,
             vpn_gateway=gateway,
+            front_door_namespace=FRONT_DOOR_NAMESPACE if config.front_door is not None else None,
             labels=labels,
             depends_on=depends_on,
         ),

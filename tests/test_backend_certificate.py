@@ -159,7 +159,6 @@ def test_the_mock_certificate_is_real_and_belongs_to_the_mock_key(mock_stack: An
     assert lifetime == datetime.timedelta(hours=DEFAULT_VALIDITY_HOURS)
     end = mock_stack.resolve(component.expires_at)
     assert end == certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert mock_stack.resolve(component.certificate.ready_for_renewal) is False
 
 
 def test_the_mock_key_outputs_are_the_same_key_in_every_format() -> None:

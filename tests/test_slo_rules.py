@@ -90,11 +90,12 @@ def test_the_shipped_rules_are_the_generated_ones_with_the_configured_slos() -> 
         )
     )
     names = [g["name"] for g in groups]
-    assert names == [g["name"] for g in expected] + ["vpn-gateway"]
+    assert names == [g["name"] for g in expected] + ["vpn-gateway", "front-door"]
     assert groups[: len(expected)] == expected
     for stack in ("frankfurt", "dubai"):
         aws = [g["name"] for g in shipped_groups(stack)]
-        assert aws == ["vllm-slo-records", f"vllm-slo-{OTHER}", "gpu"], aws  # AWS tunnels: CloudWatch alarms
+        # AWS tunnels: CloudWatch alarms; both regions have a front door.
+        assert aws == ["vllm-slo-records", f"vllm-slo-{OTHER}", "gpu", "front-door"], aws
 
 
 def test_availability_burn_alerts_fire_on_fast_and_slow_burns_only(tmp_path: Path) -> None:

@@ -1,0 +1,133 @@
+"""The front door's certificate alerts under the real ``promtool``, on the rules the shipped stacks register, and
+the scrape that feeds them: Envoy's ``server.days_until_first_cert_expiring`` from the gateway proxies' stats port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.cluster_metrics import PROMETHEUS_POD_LABELS
+from stacks.front_door import GATEWAY_SELECTOR, NAMESPACE
+from tests.test_front_door_gateway import _stack, admitted
+from tests.test_slo_rules import run_promtool, shipped_groups
+
+STACKS = ["frankfurt", "dubai", "onprem"]
+SITE = {"frankfurt": "frankfurt", "dubai": "dubai", "onprem": "onprem"}
+HOW = (
+    "AWS: re-issue the generated certificate with `pulumi up --target-replace` on its SelfSignedCert "
+    "(README, The front door); on-prem: the site's PKI renews frontDoor.certificate."
+)
+
+
+def days(pod: str, values: str) -> dict[str, str]:
+    """The gauge as Prometheus stores it from a PodMonitor scrape (namespace and pod labels added)."""
+    return {
+        "series": f'envoy_server_days_until_first_cert_expiring{{namespace="front-door",pod="{pod}",container="envoy"}}',
+        "values": values,
+    }
+
+
+def expiring(stack: str, pod: str, value: str, severity: str, soon: bool) -> dict[str, Any]:
+    description = HOW
+    if soon:
+        description = (
+            "Once it expires Envoy Gateway drops the listener and the front door refuses every request. " + HOW
+        )
+    return {
+        "exp_labels": {"namespace": "front-door", "pod": pod, "site": SITE[stack], "severity": severity},
+        "exp_annotations": {
+            "summary": f"A front-door certificate on {pod} expires in {value} days",
+            "description": description,
+        },
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_expiring_certificates_warn_at_30_days_and_page_at_7(tmp_path: Path, stack: str) -> None:
+    tests: list[dict[str, Any]] = [
+        {
+            "interval": "1m",
+            "input_series": [
+                days("envoy-a", "20x90"),  # 20 days left: a warning once it has held for an hour
+                days("envoy-b", "40x90"),  # 40 days: nothing
+                days("envoy-c", "5x90"),  # 5 days: critical too
+            ],
+            "alert_rule_test": [
+                {"eval_time": "50m", "alertname": "FrontDoorCertificateExpiring", "exp_alerts": []},  # for: 1h
+                {"eval_time": "5m", "alertname": "FrontDoorCertificateExpiringSoon", "exp_alerts": []},  # for: 10m
+                {
+                    "eval_time": "70m",
+                    "alertname": "FrontDoorCertificateExpiring",
+                    "exp_alerts": [
+                        expiring(stack, "envoy-a", "20", "warning", False),
+                        expiring(stack, "envoy-c", "5", "warning", False),
+                    ],
+                },
+                {
+                    "eval_time": "20m",
+                    "alertname": "FrontDoorCertificateExpiringSoon",
+                    "exp_alerts": [expiring(stack, "envoy-c", "5", "critical", True)],
+                },
+                {"eval_time": "70m", "alertname": "FrontDoorCertificatesUnwatched", "exp_alerts": []},
+            ],
+        }
+    ]
+    assert run_promtool(tmp_path, shipped_groups(stack), tests) == ""
+
+
+def test_no_scraped_proxy_is_an_alert_of_its_own(tmp_path: Path) -> None:
+    tests: list[dict[str, Any]] = [
+        {
+            "interval": "1m",
+            # Another namespace's Envoy does not count.
+            "input_series": [
+                {
+                    "series": 'envoy_server_days_until_first_cert_expiring{namespace="other",pod="x"}',
+                    "values": "90x60",
+                }
+            ],
+            "alert_rule_test": [
+                {"eval_time": "20m", "alertname": "FrontDoorCertificatesUnwatched", "exp_alerts": []},  # for: 30m
+                {
+                    "eval_time": "40m",
+                    "alertname": "FrontDoorCertificatesUnwatched",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {"namespace": "front-door", "site": "onprem", "severity": "warning"},
+                            "exp_annotations": {
+                                "summary": "No front-door proxy reports its certificates' expiry",
+                                "description": "Prometheus scrapes no gateway proxy (PodMonitor front-door-proxies): "
+                                "certificate expiry is not watched.",
+                            },
+                        }
+                    ],
+                },
+                {"eval_time": "40m", "alertname": "FrontDoorCertificateExpiring", "exp_alerts": []},
+            ],
+        }
+    ]
+    assert run_promtool(tmp_path, shipped_groups("onprem"), tests) == ""
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_prometheus_scrapes_the_proxies_stats_port_and_only_it_is_admitted(stack: str) -> None:
+    [monitor] = [
+        m
+        for m in _stack(stack, "kubernetes:monitoring.coreos.com/v1:PodMonitor")
+        if m["metadata"]["namespace"] == NAMESPACE
+    ]
+    assert monitor["spec"]["selector"] == {"matchLabels": GATEWAY_SELECTOR}
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/stats/prometheus")
+    policies = [
+        p
+        for p in _stack(stack, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if p["metadata"]["namespace"] == NAMESPACE
+    ]
+    prometheus = ("monitoring", dict(PROMETHEUS_POD_LABELS))
+    proxies = dict(GATEWAY_SELECTOR)
+    assert admitted(policies, proxies, prometheus, 19001)
+    assert not admitted(policies, proxies, prometheus, 10443)  # the scraper does not reach the listener
+    assert not admitted(policies, proxies, ("monitoring", {"app": "other"}), 19001)
