@@ -1,8 +1,9 @@
-"""The gateway behind a region's front-door NLB: Envoy Gateway, one Gateway, one HTTPRoute per model, JWT and limits.
+"""The gateway behind a site's front-door entry: Envoy Gateway, one Gateway, one HTTPRoute per model, JWT, limits.
 
-Envoy Gateway runs in Gateway Namespace Mode (``provider.kubernetes.deploy.type: GatewayNamespace``; Envoy Gateway
-docs, "Gateway Namespace Mode"), so its proxy pods run in the Gateway's namespace (``front-door``), where the NLB
-Service of ``FrontDoorEntry`` selects them; the proxies' own Service stays ClusterIP (EnvoyProxy
+The same on both clouds; what differs is the entry in front (AWS: the NLB of ``FrontDoorEntry``; on-prem: the site's
+load balancer, ``SiteFrontDoorEntry``) and the listener's certificate. Envoy Gateway runs in Gateway Namespace Mode
+(``provider.kubernetes.deploy.type: GatewayNamespace``; Envoy Gateway docs, "Gateway Namespace Mode"), so its proxy
+pods run in the Gateway's namespace (``front-door``), where the entry's Service selects them; the proxies' own Service stays ClusterIP (EnvoyProxy
 ``envoyService.type``), so no second load balancer is made. Routes: ``/models/<name>/v1/<path>`` for the three
 OpenAI-compatible paths, rewritten to ``/v1/<path>`` on the model's Service (port 8000): Gateway API cannot match on
 the request body, and a path works with any OpenAI client (``base_url``) where a header would need every client to
@@ -419,8 +420,8 @@ class FrontDoorGateway(pulumi.ComponentResource):
         parent_refs: list[dict[str, Any]],
         opts: pulumi.ResourceOptions,
     ) -> None:
-        """``/healthz`` answered 200 by the proxy itself, without a token: Route 53 probes the NLB whatever the host
-        and cannot present a JWT (README, "The front door", Preconditions)."""
+        """``/healthz`` answered 200 by the proxy itself, without a token: Route 53 probes each site's entry (with the
+        NLB's or the jurisdiction's name as host) and cannot present a JWT (README, "The front door", Preconditions)."""
         response = CustomResource(
             f"{name}-healthz-response",
             api_version=ENVOY_GATEWAY_API,
