@@ -29,6 +29,16 @@ def front_door_pairing_problems(configs: Iterable[tuple[str, StackConfig]]) -> d
         if secondary is None or secondary.site not in sites:
             continue  # a site no stack of this project declares: its entry is managed elsewhere
         stack, site = sites[secondary.site]
+        if site.deployment.jurisdiction != config.deployment.jurisdiction:
+            out.setdefault(aws_stack, []).append(
+                Problem(
+                    f"{KEY}.secondary.site",
+                    f"{secondary.site} is the site of stack {stack}, which is in {site.deployment.jurisdiction} "
+                    f"(deployment.jurisdiction); a {config.deployment.jurisdiction} hostname fails over only inside "
+                    f"{config.deployment.jurisdiction}",
+                )
+            )
+            continue
         door = site.front_door
         if door is None:
             out.setdefault(stack, []).append(

@@ -20,7 +20,7 @@ from stackconfig.change_windows import change_window_problems
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.front_door import front_door_model_problems, front_door_problems
 from stackconfig.images import production_image_problems
-from stackconfig.latency import stack_latency_problems
+from stackconfig.latency import sites_of, stack_latency_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
 from stackconfig.observability import metrics_problems, namespace_problems
 from stackconfig.onprem_cluster import cluster_problems, exposure_problems
@@ -131,6 +131,7 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
             problems += _subnet_fit_problems(config)
             problems += vpn_problems(config.vpn, config.address_plan, config.deployment.site)
         problems += front_door_problems(f"{PROJECT}:frontDoor", config.front_door, jurisdiction.id)
+        problems += _secondary_site_problems(config)
         problems += front_door_model_problems(
             f"{PROJECT}:frontDoor",
             config.front_door,
@@ -144,6 +145,33 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _secondary_site_problems(config: AwsStackConfig) -> list[Problem]:
+    """The site a hostname fails over to is an on-prem site the project knows (hybrid-llm-infra:latency.sites), in
+    the stack's jurisdiction by its country: a misspelt site would otherwise pass every other check."""
+    door = config.front_door
+    if door is None or door.secondary is None or not config.latency.sites:
+        return []
+    key = f"{PROJECT}:frontDoor.secondary.site"
+    name = door.secondary.site
+    declared = config.latency.sites
+    if name in declared and declared[name].region is None and name not in {s.name for s in sites_of(config.latency)[0]}:
+        return []  # declared but invalid: the latency check names its key
+    onprem = {site.name: site for site in sites_of(config.latency)[0] if site.kind == "onprem"}
+    if name not in onprem:
+        known = ", ".join(sorted(onprem)) or "none"
+        return [Problem(key, f"{name!r} is not an on-prem site of {PROJECT}:latency.sites (on-prem sites: {known})")]
+    where = onprem[name].jurisdiction
+    if where != config.deployment.jurisdiction:
+        return [
+            Problem(
+                key,
+                f"{name} is in {where} by its country (latency.sites.{name}.country), not in "
+                f"{config.deployment.jurisdiction}",
+            )
+        ]
+    return []
 
 
 def _onprem_cluster_problems(config: OnPremStackConfig) -> list[Problem]:

@@ -83,3 +83,22 @@ def test_a_region_without_a_known_nlb_alias_zone_is_refused_before_anything_is_r
         check_front_door(config)
     [problem] = [str(p) for p in info.value.problems]
     assert problem.startswith(f"{KEY}: no NLB alias zone known for eu-central-2")
+
+
+def test_a_misspelt_secondary_site_is_refused() -> None:
+    raw = frankfurt_with(lambda d: d["secondary"].update(site="onprm"))
+    assert problems_of(raw) == [
+        f"{KEY}.secondary.site: 'onprm' is not an on-prem site of hybrid-llm-infra:latency.sites "
+        "(on-prem sites: onprem)"
+    ]
+
+
+def test_a_secondary_site_in_another_country_jurisdiction_is_refused() -> None:
+    # The site said EU in frontDoor.secondary.jurisdiction, but the project places it in the UAE.
+    raw = with_object(
+        stack_config("frankfurt"), "hybrid-llm-infra:latency", lambda d: d["sites"]["onprem"].update(country="AE")
+    )
+    problems = problems_of(raw)
+    assert (
+        f"{KEY}.secondary.site: onprem is in UAE by its country (latency.sites.onprem.country), not in EU" in problems
+    )

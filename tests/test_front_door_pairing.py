@@ -56,7 +56,11 @@ def test_a_certificate_without_the_names_sent_to_the_site_is_refused() -> None:
 
 
 def test_a_secondary_no_stack_declares_is_left_to_whoever_runs_it() -> None:
+    colo = {"country": "DE", "city": "Frankfurt", "latitude": 50.11, "longitude": 8.68}
+
     def elsewhere(raw: dict[str, str]) -> dict[str, str]:
+        # A site the project knows (latency.sites) but no stack of it deploys.
+        raw = with_object(raw, "hybrid-llm-infra:latency", lambda d: d["sites"].update(colo=colo))
         return with_object(raw, KEY, lambda d: d["secondary"].update(site="colo"))
 
     def drop(raw: dict[str, str]) -> dict[str, str]:
@@ -78,3 +82,27 @@ def test_infra_check_reports_it_on_the_sites_stack_and_fails(tmp_path: Path) -> 
         f"onprem: {KEY}.hostnames: lacks onprem.eu.models.example.com: frankfurt's frontDoor sends it to this "
         "site, whose certificate must cover it"
     ]
+
+
+def test_a_site_whose_stack_is_in_another_jurisdiction_is_refused_on_the_aws_stack() -> None:
+    def dubai_points_at_onprem(raw: dict[str, str]) -> dict[str, str]:
+        secondary = {
+            "site": "onprem",
+            "jurisdiction": "UAE",
+            "address": "198.51.100.20",
+            "healthCheck": {"path": "/healthz"},
+        }
+        return with_object(raw, KEY, lambda d: d.update(secondary=secondary))
+
+    # The UAE stack's own config check cannot see where the on-prem stack is; across stacks it is caught.
+    latency = "hybrid-llm-infra:latency"
+
+    def onprem_in_uae(raw: dict[str, str]) -> dict[str, str]:
+        return with_object(dubai_points_at_onprem(raw), latency, lambda d: d["sites"]["onprem"].update(country="AE"))
+
+    assert _problems(dubai=onprem_in_uae) == {
+        "dubai": [
+            f"{KEY}.secondary.site: onprem is the site of stack onprem, which is in EU (deployment.jurisdiction); a "
+            "UAE hostname fails over only inside UAE"
+        ]
+    }
