@@ -107,22 +107,6 @@ class FrontDoorGatewayArgs:
             raise ValueError("rate limit: at least one request")
 
 
-def with_labels(labels: Mapping[str, str]) -> pulumi.ResourceTransform:
-    """A transform adding ``labels`` to every Kubernetes object a component makes (a yaml/v2 ConfigGroup's children:
-    transforms reach the children of packaged components; Pulumi docs, "Resource transforms")."""
-
-    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-        if not args.custom or not args.type_.startswith("kubernetes:"):
-            return None
-        props = dict(args.props)
-        metadata = dict(props.get("metadata") or {})
-        metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
-        props["metadata"] = metadata
-        return pulumi.ResourceTransformResult(props=props, opts=args.opts)
-
-    return transform
-
-
 def _certificate_ref(args: FrontDoorGatewayArgs) -> dict[str, Any]:
     ref: dict[str, Any] = {"kind": "Secret", "name": args.listener_certificate_secret}
     namespace = args.listener_certificate_namespace
@@ -174,8 +158,8 @@ class FrontDoorGateway(pulumi.ComponentResource):
         self.crds = k8s.yaml.v2.ConfigGroup(
             f"{name}-crds",
             files=list(GATEWAY_CRD_FILES),
-            # The files stay unchanged; the objects made from them carry the residency labels like every other.
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, transforms=[with_labels(labels)]),
+            # Unchanged, unlabelled: CRDs are API types holding no data (the residency-tags control skips them).
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         self.release = pinned_release(
             f"{name}-release",

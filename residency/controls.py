@@ -56,7 +56,8 @@ _CONTROLS = (
         "residency-tags",
         "Residency tags and labels present",
         "Every taggable AWS resource carries the tags data-residency, data-classification, owner, cost-center and "
-        "environment (provider default tags count); every Kubernetes object carries them as labels.",
+        "environment (provider default tags count); every Kubernetes object carries them as labels (but "
+        "CustomResourceDefinitions: API types that hold no data).",
         "high",
         "mandatory",
         (GDPR_RECORDS, PDPL_PRINCIPLES),

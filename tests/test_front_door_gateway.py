@@ -353,28 +353,6 @@ def test_the_gateway_accepts_tls_1_2_and_1_3_only(stack: str) -> None:
     assert not list(errors(policy)), policy
 
 
-def test_with_labels_labels_every_kubernetes_object_a_config_group_makes() -> None:
-    """The transform the CRDs' ConfigGroup carries (the mock engine does not expand packaged components, so the
-    function itself is checked): residency labels merged into each object's metadata, nothing else touched."""
-    from components.front_door_gateway import with_labels
-
-    transform = with_labels({"data-residency": "eu", "owner": "ml-platform"})
-    crd: dict[str, Any] = {"metadata": {"name": "gateways.gateway.networking.k8s.io", "labels": {"x": "y"}}}
-    crd["spec"] = {"group": "g"}
-    args = pulumi.ResourceTransformArgs(
-        True, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "n", crd, pulumi.ResourceOptions()
-    )
-    result = transform(args)
-    assert result is not None
-    assert result.props["metadata"] == {
-        "name": "gateways.gateway.networking.k8s.io",
-        "labels": {"x": "y", "data-residency": "eu", "owner": "ml-platform"},
-    }
-    assert result.props["spec"] == {"group": "g"} and crd["metadata"]["labels"] == {"x": "y"}  # input untouched
-    component = pulumi.ResourceTransformArgs(False, "kubernetes:yaml/v2:ConfigGroup", "n", {}, pulumi.ResourceOptions())
-    assert transform(component) is None
-
-
 @pytest.mark.parametrize("stack", [*AWS, "onprem"])
 def test_no_cluster_wide_pod_webhook_and_the_controller_admits_only_the_proxies(stack: str) -> None:
     """Gateway Namespace Mode makes the chart's topology injector intercept every pod's binding in the cluster (no

@@ -183,6 +183,16 @@ CASES: list[tuple[str, AnalyzedResource, list[str]]] = [
         ["residency-tags"],
     ),
     ("labels-missing", res("kubernetes:core/v1:Service", "svc", {"metadata": {"name": "s"}}), ["residency-tags"]),
+    # A CustomResourceDefinition is an API type holding no data (the vendored ones the front door installs).
+    (
+        "crd-unlabelled",
+        res(
+            "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+            "crd",
+            {"metadata": {"name": "gateways.gateway.networking.k8s.io"}},
+        ),
+        [],
+    ),
     (
         "residency-mismatch",
         res("aws:ec2/vpc:Vpc", "vpc", {"tags": {"data-residency": "uae"}}),
