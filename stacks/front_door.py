@@ -9,7 +9,7 @@ point at. README, "The front door".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -21,13 +21,14 @@ from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs, fron
 from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
 from components.helm_chart import HelmChart
 from components.inference_service import InferenceService, pod_selector
+from components.model_scaling import Scraper
 from components.network import RegionalNetwork
 from components.public_dns import HealthCheckSpec, JurisdictionDns, JurisdictionDnsArgs, RegionEntry, SiteEntry
 from residency import residency_labels
 from residency.front_door import NLB_ALIAS_ZONES
 from stackconfig import AwsStackConfig
 from stackconfig.errors import ConfigError, Problem
-from stackconfig.front_door import HealthCheckConfig
+from stackconfig.front_door import GatewayConfig, HealthCheckConfig
 from stackconfig.onprem_front_door import FRONT_DOOR_NAMESPACE
 from stackconfig.types import PROJECT
 from stacks.aws_metrics import ClusterScaling
@@ -70,6 +71,47 @@ def _health(check: HealthCheckConfig) -> HealthCheckSpec:
     )
 
 
+def gateway_args(
+    gateway: GatewayConfig,
+    models: Sequence[tuple[str, str]],
+    *,
+    entry_sources: Sequence[SourceRange],
+    certificate_secret: pulumi.Input[str],
+    certificate_namespace: str | None,
+    scraper: Scraper,
+    scrape_interval: str,
+    monitoring_depends_on: Sequence[pulumi.Resource],
+    provider: pulumi.ProviderResource,
+    labels: Mapping[str, str],
+    depends_on: Sequence[pulumi.Resource],
+) -> FrontDoorGatewayArgs:
+    """The gateway's Args from its config, the same on every site; ``models`` are (name, namespace) routed in order."""
+    chart = gateway.chart
+    return FrontDoorGatewayArgs(
+        namespace=NAMESPACE,
+        gateway_name=GATEWAY_NAME,
+        proxy_selector=GATEWAY_SELECTOR,
+        proxy_port=GATEWAY_PORT,
+        entry_sources=entry_sources,
+        chart=HelmChart(chart.repository, chart.chart, chart.version),
+        models=[RoutedModel(name, namespace, name, pod_selector(name)) for name, namespace in models],
+        jwt_issuer=gateway.jwt.issuer,
+        jwks_uri=gateway.jwt.jwks_uri,
+        jwt_audiences=list(gateway.jwt.audiences),
+        rate_limit_requests=gateway.rate_limit.requests,
+        rate_limit_unit=gateway.rate_limit.unit,
+        listener_certificate_secret=certificate_secret,
+        listener_certificate_namespace=certificate_namespace,
+        scraper=scraper,
+        scrape_interval=scrape_interval,
+        monitoring_depends_on=monitoring_depends_on,
+        replicas=gateway.replicas,
+        kubernetes_provider=provider,
+        labels=labels,
+        depends_on=depends_on,
+    )
+
+
 def build_front_door(
     config: AwsStackConfig,
     network: RegionalNetwork,
@@ -109,29 +151,19 @@ def build_front_door(
     # Only this stack's models (never restricted: the config refuses restricted data on AWS and a restricted model
     # named in frontDoor.gateway.models), by name, in config order.
     routed = [m for m in config.inference if gateway.models is None or m.name in gateway.models]
-    chart = gateway.chart
     gateway_component = FrontDoorGateway(
         f"{site}-envoy-gateway",
-        FrontDoorGatewayArgs(
-            namespace=NAMESPACE,
-            gateway_name=GATEWAY_NAME,
-            proxy_selector=GATEWAY_SELECTOR,
-            proxy_port=GATEWAY_PORT,
+        gateway_args(
+            gateway,
+            [(m.name, m.namespace) for m in routed],
             # The NLB's connections come from its private addresses in the VPC.
             entry_sources=[SourceRange(network.vpc_cidr)],
-            chart=HelmChart(chart.repository, chart.chart, chart.version),
-            models=[RoutedModel(m.name, m.namespace, m.name, pod_selector(m.name)) for m in routed],
-            jwt_issuer=gateway.jwt.issuer,
-            jwks_uri=gateway.jwt.jwks_uri,
-            jwt_audiences=list(gateway.jwt.audiences),
-            rate_limit_requests=gateway.rate_limit.requests,
-            rate_limit_unit=gateway.rate_limit.unit,
-            listener_certificate_secret=backend_tls.secret_name,
+            certificate_secret=backend_tls.secret_name,
+            certificate_namespace=None,
             scraper=scaling.scraper,
             scrape_interval=config.metrics.scrape_interval,
             monitoring_depends_on=scaling.crd_releases,
-            replicas=gateway.replicas,
-            kubernetes_provider=cluster.kubernetes_provider,
+            provider=cluster.kubernetes_provider,
             labels=labels,
             depends_on=[namespace, cluster.system_node_group, *(services[m.name] for m in routed)],
         ),

@@ -15,14 +15,13 @@ from typing import Any
 import pulumi
 
 from components.front_door_entry import front_door_namespace
-from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
-from components.helm_chart import HelmChart
-from components.inference_service import InferenceService, pod_selector
+from components.front_door_gateway import FrontDoorGateway, SourceRange
+from components.inference_service import InferenceService
 from components.model_scaling import Scraper
 from components.site_front_door_entry import SiteFrontDoorEntry, SiteFrontDoorEntryArgs
 from stackconfig import OnPremStackConfig
 from stackconfig.addressing import aws_ranges
-from stacks.front_door import GATEWAY_NAME, GATEWAY_PORT, GATEWAY_SELECTOR, NAMESPACE
+from stacks.front_door import GATEWAY_PORT, GATEWAY_SELECTOR, NAMESPACE, gateway_args
 
 EVERYWHERE = "0.0.0.0/0"
 
@@ -71,29 +70,18 @@ def build_onprem_front_door(
     namespace = front_door_namespace(f"{site}-front-door", NAMESPACE, labels, opts)
     gateway = door.gateway
     routed = [m for m in config.kubernetes.models if gateway.models is None or m.name in gateway.models]
-    chart = gateway.chart
     gateway_component = FrontDoorGateway(
         f"{site}-envoy-gateway",
-        FrontDoorGatewayArgs(
-            namespace=NAMESPACE,
-            gateway_name=GATEWAY_NAME,
-            proxy_selector=GATEWAY_SELECTOR,
-            proxy_port=GATEWAY_PORT,
+        gateway_args(
+            gateway,
+            [(m.name, m.namespace) for m in routed],
             entry_sources=[SourceRange(EVERYWHERE, excluded)],
-            chart=HelmChart(chart.repository, chart.chart, chart.version),
-            models=[RoutedModel(m.name, m.namespace, m.name, pod_selector(m.name)) for m in routed],
-            jwt_issuer=gateway.jwt.issuer,
-            jwks_uri=gateway.jwt.jwks_uri,
-            jwt_audiences=list(gateway.jwt.audiences),
-            rate_limit_requests=gateway.rate_limit.requests,
-            rate_limit_unit=gateway.rate_limit.unit,
-            listener_certificate_secret=door.certificate.name,
-            listener_certificate_namespace=door.certificate.namespace,
+            certificate_secret=door.certificate.name,
+            certificate_namespace=door.certificate.namespace,
             scraper=scraper,
             scrape_interval=config.metrics.scrape_interval,
             monitoring_depends_on=depends_on,
-            replicas=gateway.replicas,
-            kubernetes_provider=provider,
+            provider=provider,
             labels=labels,
             depends_on=[namespace, *depends_on, *(services[m.name] for m in routed)],
         ),
