@@ -3,6 +3,7 @@ a per-client limit, the NetworkPolicies admitting it, and the config that refuse
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi
@@ -199,28 +200,26 @@ def test_the_gateway_pods_reach_each_model_on_8000_and_others_do_not(stack: str)
 # --- the component with two models in two namespaces -------------------------------------------------
 
 
-def _gateway(models: list[RoutedModel]) -> None:
-    FrontDoorGateway(
-        "gw",
-        FrontDoorGatewayArgs(
-            namespace=NAMESPACE,
-            gateway_name="front-door",
-            proxy_selector=GATEWAY_SELECTOR,
-            proxy_port=GATEWAY_PORT,
-            entry_sources=[SourceRange("10.20.0.0/16")],
-            chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
-            models=models,
-            jwt_issuer="https://login.example.com/",
-            jwks_uri="https://login.example.com/jwks",
-            jwt_audiences=[],
-            rate_limit_requests=5,
-            rate_limit_unit="Second",
-            listener_certificate_secret="front-door-backend-tls",
-            replicas=2,
-            kubernetes_provider=k8s.Provider("cluster", context="ctx"),
-        ),
-        pulumi.ResourceOptions(),
+def _gateway(models: list[RoutedModel], **changes: Any) -> None:
+    """The component alone under the mocks; ``changes`` override its Args (e.g. the certificate's place)."""
+    args = FrontDoorGatewayArgs(
+        namespace=NAMESPACE,
+        gateway_name="front-door",
+        proxy_selector=GATEWAY_SELECTOR,
+        proxy_port=GATEWAY_PORT,
+        entry_sources=[SourceRange("10.20.0.0/16")],
+        chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
+        models=models,
+        jwt_issuer="https://login.example.com/",
+        jwks_uri="https://login.example.com/jwks",
+        jwt_audiences=[],
+        rate_limit_requests=5,
+        rate_limit_unit="Second",
+        listener_certificate_secret="front-door-backend-tls",
+        replicas=2,
+        kubernetes_provider=k8s.Provider("cluster", context="ctx"),
     )
+    FrontDoorGateway("gw", dataclasses.replace(args, **changes), pulumi.ResourceOptions())
 
 
 def test_two_models_two_namespaces_get_routes_grants_and_policies_of_their_own(mock_stack: Any) -> None:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
 import pytest
 
-from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
-from components.helm_chart import HelmChart
+from components.front_door_gateway import RoutedModel, SourceRange
 from components.inference_service import pod_selector
 from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
 from stackconfig import OnPremStackConfig, parse_stack_config
@@ -21,6 +18,7 @@ from stacks.onprem_front_door import public_ranges_except
 from tests.crd_schema import errors
 from tests.stack_runs import shipped_runs
 from tests.test_config import problems_of, stack_config, with_object
+from tests.test_front_door_gateway import _gateway as _component
 from tests.test_front_door_gateway import _of, _stack, admitted, route_for
 from tests.test_isolation_policy import stack_values
 
@@ -163,27 +161,11 @@ def test_the_site_routes_its_restricted_models_and_nothing_else() -> None:
 
 
 def _gateway(certificate_namespace: str | None) -> None:
-    FrontDoorGateway(
-        "gw",
-        FrontDoorGatewayArgs(
-            namespace=NAMESPACE,
-            gateway_name="front-door",
-            proxy_selector=GATEWAY_SELECTOR,
-            proxy_port=GATEWAY_PORT,
-            entry_sources=[SourceRange("0.0.0.0/0", ["10.20.0.0/16"])],
-            chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
-            models=[RoutedModel("a", "team-a", "a", pod_selector("a"))],
-            jwt_issuer="https://login.example.com/",
-            jwks_uri="https://login.example.com/jwks",
-            jwt_audiences=[],
-            rate_limit_requests=5,
-            rate_limit_unit="Second",
-            listener_certificate_secret="public-tls",
-            listener_certificate_namespace=certificate_namespace,
-            replicas=2,
-            kubernetes_provider=k8s.Provider("cluster", context="ctx"),
-        ),
-        pulumi.ResourceOptions(),
+    _component(
+        [RoutedModel("a", "team-a", "a", pod_selector("a"))],
+        entry_sources=[SourceRange("0.0.0.0/0", ["10.20.0.0/16"])],
+        listener_certificate_secret="public-tls",
+        listener_certificate_namespace=certificate_namespace,
     )
 
 
