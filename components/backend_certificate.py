@@ -8,9 +8,10 @@ certificate is refused (internal/gatewayapi/tls.go, ``validateCertificates``), s
 
 Renewal: terraform-provider-tls re-issues a certificate past ``validity_end_time - early_renewal_hours`` when the
 plan reads it (``ready_for_renewal``), but under Pulumi that does not happen on a plain ``pulumi up``
-(pulumi/pulumi-tls#39, open): the way is ``pulumi up --target-replace <the SelfSignedCert's URN>`` (README, "The
-front door"). The proxies report the days left (Envoy's ``server.days_until_first_cert_expiring``) and the
-front-door alerts (components/slo_rules.py) warn at 30 days and page at 7, hence a long validity.
+(pulumi/pulumi-tls#39, open): the way is ``pulumi up --replace <the SelfSignedCert's URN>``, which also updates the
+Secret and the Gateway that depend on it (``--target-replace`` would update the certificate alone; README, "The
+front door"). The proxies report each listener certificate's expiry and the front-door alerts
+(components/slo_rules.py) warn at 30 days and page at 7, hence a long validity.
 
 The Secret is named ``<secret_name>-<8 hex of the certificate>``: pulumi-kubernetes replaces a Secret whose data
 changes (unless the provider sets ``enableSecretMutable``) and, for an object keeping its explicit name, deletes
@@ -33,8 +34,8 @@ import pulumi_tls as tls
 TYPE = "hybrid-llm-infra:front-door:BackendCertificate"
 DEFAULT_VALIDITY_HOURS = 2 * 365 * 24
 DEFAULT_EARLY_RENEWAL_HOURS = 365 * 24
-"""What ``readyForRenewal`` reports after a year; the replacement itself is a ``--target-replace`` (see the module
-doc). Nobody validates the certificate, so a shorter life buys nothing but more renewals to miss."""
+"""What ``readyForRenewal`` reports after a year; the replacement itself is a ``pulumi up --replace`` (see the
+module doc). Nobody validates the certificate, so a shorter life buys nothing but more renewals to miss."""
 ALLOWED_USES = ("digital_signature", "server_auth")
 """A TLS server key that signs the handshake (ECDHE_ECDSA, TLS 1.3). No key_encipherment: that is RSA key transport,
 and RFC 8813 says it MUST NOT be set for an EC key."""

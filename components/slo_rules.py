@@ -222,51 +222,54 @@ def vpn_gateway_alerts(gateway: VpnGatewayAlert, site: str) -> list[dict[str, An
     ]
 
 
-CERT_DAYS = "envoy_server_days_until_first_cert_expiring"
-"""Envoy's server gauge: days until the first certificate it manages expires (listener certificates from the
-Gateway's Secrets among them; Envoy docs, "Server statistics"), scraped from the proxies' stats port."""
+LISTENER_CERT_EXPIRY = '{__name__=~"envoy_listener_.*ssl_certificate_.*expiration_unix_time_seconds"'
+"""Envoy's per-certificate gauge of each listener's TLS context, ``listener.<address>.ssl.certificate.<name>.
+expiration_unix_time_seconds``, as Prometheus gets it from the proxies' stats port: with the certificate name as a
+tag or inside the name, hence the name pattern. Listener scope only: the server-wide
+``days_until_first_cert_expiring`` also counts the xDS CA and the first CA of the system bundle the JWKS fetch
+trusts, which nobody here renews."""
 
 
 def front_door_alerts(namespace: str, site: str) -> list[dict[str, Any]]:
     """Listener certificates about to lapse: Envoy Gateway drops a listener whose certificate has expired, and
-    nothing renews the generated one between `pulumi up`s (pulumi/pulumi-tls#39), so people are told in time."""
-    sel = f'{{namespace="{_q(namespace)}"}}'
-    expiring = f"min by (namespace, pod) ({CERT_DAYS}{sel})"
+    nothing renews the generated one by itself (pulumi/pulumi-tls#39), so people are told in time."""
+    expiry = LISTENER_CERT_EXPIRY + f', namespace="{_q(namespace)}"}}'
+    left = f"min by (namespace, pod) ({expiry}) - time()"
     how = (
-        "AWS: re-issue the generated certificate with `pulumi up --target-replace` on its SelfSignedCert "
+        "AWS: re-issue the generated certificate with `pulumi up --replace` on its SelfSignedCert "
         "(README, The front door); on-prem: the site's PKI renews frontDoor.certificate."
     )
     return [
         {
             "alert": "FrontDoorCertificateExpiring",
-            "expr": f"{expiring} < 30",
+            "expr": f"{left} < 30 * 86400",
             "for": "1h",
             "labels": {"site": site, "severity": "warning"},
             "annotations": {
-                "summary": "A front-door certificate on {{ $labels.pod }} expires in {{ $value }} days",
+                "summary": "A front-door certificate on {{ $labels.pod }} expires in {{ $value | humanizeDuration }}",
                 "description": how,
             },
         },
         {
             "alert": "FrontDoorCertificateExpiringSoon",
-            "expr": f"{expiring} < 7",
+            "expr": f"{left} < 7 * 86400",
             "for": "10m",
             "labels": {"site": site, "severity": "critical"},
             "annotations": {
-                "summary": "A front-door certificate on {{ $labels.pod }} expires in {{ $value }} days",
+                "summary": "A front-door certificate on {{ $labels.pod }} expires in {{ $value | humanizeDuration }}",
                 "description": "Once it expires Envoy Gateway drops the listener and the front door refuses every "
                 "request. " + how,
             },
         },
         {
             "alert": "FrontDoorCertificatesUnwatched",
-            "expr": f"absent({CERT_DAYS}{sel})",
+            "expr": f"absent({expiry})",
             "for": "30m",
             "labels": {"site": site, "severity": "warning"},
             "annotations": {
-                "summary": "No front-door proxy reports its certificates' expiry",
-                "description": "Prometheus scrapes no gateway proxy (PodMonitor front-door-proxies): certificate "
-                "expiry is not watched.",
+                "summary": "No front-door proxy reports a listener certificate",
+                "description": "Prometheus scrapes no gateway proxy (PodMonitor front-door-proxies), or no listener "
+                "holds a certificate (its Secret missing or refused): the front door may not be serving TLS.",
             },
         },
     ]

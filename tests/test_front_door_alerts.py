@@ -16,20 +16,26 @@ from tests.test_slo_rules import run_promtool, shipped_groups
 STACKS = ["frankfurt", "dubai", "onprem"]
 SITE = {"frankfurt": "frankfurt", "dubai": "dubai", "onprem": "onprem"}
 HOW = (
-    "AWS: re-issue the generated certificate with `pulumi up --target-replace` on its SelfSignedCert "
+    "AWS: re-issue the generated certificate with `pulumi up --replace` on its SelfSignedCert "
     "(README, The front door); on-prem: the site's PKI renews frontDoor.certificate."
 )
+DAY = 86400
+TAGGED = "envoy_listener_ssl_certificate_expiration_unix_time_seconds"
 
 
-def days(pod: str, values: str) -> dict[str, str]:
-    """The gauge as Prometheus stores it from a PodMonitor scrape (namespace and pod labels added)."""
-    return {
-        "series": f'envoy_server_days_until_first_cert_expiring{{namespace="front-door",pod="{pod}",container="envoy"}}',
-        "values": values,
-    }
+def listener_cert(pod: str, expires_in_days: int, *, tagged: bool = True, minutes: int = 90) -> dict[str, str]:
+    """Envoy's per-certificate listener gauge as Prometheus stores it from a PodMonitor scrape (namespace and pod
+    added): with the certificate name as a tag, or (no tag extractor) inside the metric's name."""
+    labels = f'namespace="front-door",pod="{pod}",container="envoy"'
+    if tagged:
+        series = f'{TAGGED}{{envoy_listener_address="0.0.0.0_10443",envoy_tls_certificate="front-door-tls",{labels}}}'
+    else:
+        series = f"envoy_listener_0_0_0_0_10443_ssl_certificate_front_door_tls_expiration_unix_time_seconds{{{labels}}}"
+    # promtool starts the clock at 0: the expiry is that many days after the start.
+    return {"series": series, "values": f"{expires_in_days * DAY}x{minutes}"}
 
 
-def expiring(stack: str, pod: str, value: str, severity: str, soon: bool) -> dict[str, Any]:
+def expiring(stack: str, pod: str, left: str, severity: str, soon: bool) -> dict[str, Any]:
     description = HOW
     if soon:
         description = (
@@ -38,21 +44,31 @@ def expiring(stack: str, pod: str, value: str, severity: str, soon: bool) -> dic
     return {
         "exp_labels": {"namespace": "front-door", "pod": pod, "site": SITE[stack], "severity": severity},
         "exp_annotations": {
-            "summary": f"A front-door certificate on {pod} expires in {value} days",
+            "summary": f"A front-door certificate on {pod} expires in {left}",
             "description": description,
         },
     }
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_expiring_certificates_warn_at_30_days_and_page_at_7(tmp_path: Path, stack: str) -> None:
+def test_expiring_listener_certificates_warn_at_30_days_and_page_at_7(tmp_path: Path, stack: str) -> None:
     tests: list[dict[str, Any]] = [
         {
             "interval": "1m",
             "input_series": [
-                days("envoy-a", "20x90"),  # 20 days left: a warning once it has held for an hour
-                days("envoy-b", "40x90"),  # 40 days: nothing
-                days("envoy-c", "5x90"),  # 5 days: critical too
+                listener_cert("envoy-a", 20),  # 20 days left: a warning once it has held for an hour
+                listener_cert("envoy-b", 40),  # 40 days: nothing
+                listener_cert("envoy-c", 5, tagged=False),  # 5 days, name without tags: critical too
+                # Envoy's other certificates are not the listener's: the xDS CA (cluster scope) and the server-wide
+                # minimum over everything it holds, both about to lapse, page nobody.
+                {
+                    "series": 'envoy_cluster_ssl_certificate_expiration_unix_time_seconds{envoy_cluster_name="xds_cluster",namespace="front-door",pod="envoy-a"}',
+                    "values": f"{1 * DAY}x90",
+                },
+                {
+                    "series": 'envoy_server_days_until_first_cert_expiring{namespace="front-door",pod="envoy-b"}',
+                    "values": "0x90",
+                },
             ],
             "alert_rule_test": [
                 {"eval_time": "50m", "alertname": "FrontDoorCertificateExpiring", "exp_alerts": []},  # for: 1h
@@ -61,14 +77,14 @@ def test_expiring_certificates_warn_at_30_days_and_page_at_7(tmp_path: Path, sta
                     "eval_time": "70m",
                     "alertname": "FrontDoorCertificateExpiring",
                     "exp_alerts": [
-                        expiring(stack, "envoy-a", "20", "warning", False),
-                        expiring(stack, "envoy-c", "5", "warning", False),
+                        expiring(stack, "envoy-a", "19d 22h 50m 0s", "warning", False),
+                        expiring(stack, "envoy-c", "4d 22h 50m 0s", "warning", False),
                     ],
                 },
                 {
                     "eval_time": "20m",
                     "alertname": "FrontDoorCertificateExpiringSoon",
-                    "exp_alerts": [expiring(stack, "envoy-c", "5", "critical", True)],
+                    "exp_alerts": [expiring(stack, "envoy-c", "4d 23h 40m 0s", "critical", True)],
                 },
                 {"eval_time": "70m", "alertname": "FrontDoorCertificatesUnwatched", "exp_alerts": []},
             ],
@@ -77,16 +93,17 @@ def test_expiring_certificates_warn_at_30_days_and_page_at_7(tmp_path: Path, sta
     assert run_promtool(tmp_path, shipped_groups(stack), tests) == ""
 
 
-def test_no_scraped_proxy_is_an_alert_of_its_own(tmp_path: Path) -> None:
+def test_no_listener_certificate_reported_is_an_alert_of_its_own(tmp_path: Path) -> None:
     tests: list[dict[str, Any]] = [
         {
             "interval": "1m",
-            # Another namespace's Envoy does not count.
+            # Another namespace's Envoy, and the front door's proxies without a listener certificate, do not count.
             "input_series": [
+                {"series": f'{TAGGED}{{namespace="other",pod="x"}}', "values": f"{90 * DAY}x60"},
                 {
-                    "series": 'envoy_server_days_until_first_cert_expiring{namespace="other",pod="x"}',
+                    "series": 'envoy_server_days_until_first_cert_expiring{namespace="front-door",pod="envoy-a"}',
                     "values": "90x60",
-                }
+                },
             ],
             "alert_rule_test": [
                 {"eval_time": "20m", "alertname": "FrontDoorCertificatesUnwatched", "exp_alerts": []},  # for: 30m
@@ -97,9 +114,10 @@ def test_no_scraped_proxy_is_an_alert_of_its_own(tmp_path: Path) -> None:
                         {
                             "exp_labels": {"namespace": "front-door", "site": "onprem", "severity": "warning"},
                             "exp_annotations": {
-                                "summary": "No front-door proxy reports its certificates' expiry",
-                                "description": "Prometheus scrapes no gateway proxy (PodMonitor front-door-proxies): "
-                                "certificate expiry is not watched.",
+                                "summary": "No front-door proxy reports a listener certificate",
+                                "description": "Prometheus scrapes no gateway proxy (PodMonitor front-door-proxies), "
+                                "or no listener holds a certificate (its Secret missing or refused): the front door "
+                                "may not be serving TLS.",
                             },
                         }
                     ],
