@@ -159,7 +159,10 @@ class FrontDoorGateway(pulumi.ComponentResource):
             f"{name}-crds",
             files=list(GATEWAY_CRD_FILES),
             # Unchanged, unlabelled: CRDs are API types holding no data (the residency-tags control skips them).
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            # Cluster-wide: deleting a CRD deletes every object of its kind in the cluster, other teams' Gateways and
+            # routes too. Protected (inherited by the children; Pulumi docs, "protect"), so removing the front door
+            # or `pulumi destroy` stops here instead; retained, so whoever unprotects them leaves them in place.
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True),
         )
         self.release = pinned_release(
             f"{name}-release",

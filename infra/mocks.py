@@ -43,6 +43,10 @@ class CapturedResource:
     inputs: dict[str, Any]
     """Inputs in wire form: plain JSON values, secrets still wrapped in Pulumi's secret marker."""
     dependencies: list[str] = field(default_factory=list)
+    protect: bool = False
+    retain_on_delete: bool = False
+    """The resource options a deletion depends on (``pulumi destroy`` refuses a protected resource; a retained one
+    is dropped from the state and left where it is)."""
 
 
 @dataclass
@@ -90,6 +94,8 @@ class RecordingMonitor(MockMonitor):
             custom=bool(custom),
             inputs=inputs,
             dependencies=sorted(getattr(request, "dependencies", []) or []),
+            protect=bool(getattr(request, "protect", False)),
+            retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
         )
         if request.type.startswith("pulumi:providers:"):
             self.capture.provider_inputs[f"{urn}::{id_}"] = inputs
