@@ -168,8 +168,9 @@ def model_exposure(model: OnPremInferenceServiceConfig, config: OnPremStackConfi
 
 def aws_nat_addresses(peers: Mapping[str, pulumi.StackReference]) -> pulumi.Output[list[str]]:
     """The AWS stacks' NAT gateway addresses (their ``natPublicIps``): where their workloads come from on the
-    internet. A peer deployed before it exported them reads as none (deploy the AWS stacks first)."""
-    outputs = [ref.get_output("natPublicIps") for _, ref in sorted(peers.items())]
+    internet. Required: a peer that does not export them yet fails the preview (deploy the AWS stacks first) rather
+    than leaving its addresses admitted (``get_output`` would read a missing output as None)."""
+    outputs = [ref.require_output("natPublicIps") for _, ref in sorted(peers.items())]
     return pulumi.Output.all(*outputs).apply(lambda lists: [str(ip) for ips in lists for ip in (ips or [])])
 
 

@@ -261,3 +261,24 @@ def test_a_bad_site_hostname_on_the_aws_side_is_refused(hostname: str, expected:
     raw = with_object(stack_config("frankfurt"), KEY, lambda d: d["secondary"].update(hostname=hostname))
     [problem] = problems_of(raw)
     assert problem.startswith(f"{KEY}.secondary.hostname: {hostname} ") and expected in problem
+
+
+def test_a_peer_without_its_nat_addresses_fails_the_run_instead_of_admitting_them() -> None:
+    """``require_output``: an AWS stack not yet re-deployed with ``natPublicIps`` stops the on-prem preview."""
+    from infra.engine import run_stack
+    from infra.mocks import StackOutputs
+    from infra.project import load_project
+    from tests.stack_runs import ROOT
+
+    project = load_project(ROOT)
+    runs = shipped_runs()
+    references = {name: runs[name].as_reference() for name in ("frankfurt", "dubai")}
+    old = references["frankfurt"]
+    references["frankfurt"] = StackOutputs(
+        values={k: v for k, v in old.values.items() if k != "natPublicIps"}, secret_names=old.secret_names
+    )
+    run = run_stack(project, project.stack("onprem"), references)
+    assert not run.ok
+    assert "natPublicIps" in " ".join([*run.problems, run.crash or ""])
+    complete = run_stack(project, project.stack("onprem"), {n: runs[n].as_reference() for n in ("frankfurt", "dubai")})
+    assert complete.ok, complete.problems or complete.crash
