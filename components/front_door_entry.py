@@ -25,10 +25,18 @@ HTTPS_PORT = 443
 
 
 def front_door_namespace(
-    name: str, namespace: str, labels: Mapping[str, str], opts: pulumi.ResourceOptions
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    previous_parent: pulumi.Input[str] | None = None,
 ) -> k8s.core.v1.Namespace:
     """The gateway's namespace: Pod Security ``restricted`` (Envoy Gateway's proxies run unprivileged on 10443) and
-    deny-all ingress, opened only to the entry by the gateway's own policy."""
+    deny-all ingress, opened only to the entry by the gateway's own policy. ``previous_parent``: the URN these two
+    had as children before (an alias, so a deployed stack keeps them rather than re-creating a live namespace)."""
+    if previous_parent is not None:
+        moved = pulumi.ResourceOptions(aliases=[pulumi.Alias(parent=previous_parent)])
+        opts = pulumi.ResourceOptions.merge(opts, moved)
     created = k8s.core.v1.Namespace(
         f"{name}-ns",
         metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -43,6 +43,8 @@ class CapturedResource:
     inputs: dict[str, Any]
     """Inputs in wire form: plain JSON values, secrets still wrapped in Pulumi's secret marker."""
     dependencies: list[str] = field(default_factory=list)
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """The aliases the program declared (wire form: ``{"urn": ...}`` or ``{"spec": {...}}``)."""
     protect: bool = False
     retain_on_delete: bool = False
     """The resource options a deletion depends on (``pulumi destroy`` refuses a protected resource; a retained one
@@ -94,6 +96,7 @@ class RecordingMonitor(MockMonitor):
             custom=bool(custom),
             inputs=inputs,
             dependencies=sorted(getattr(request, "dependencies", []) or []),
+            aliases=[json_format.MessageToDict(alias) for alias in getattr(request, "aliases", [])],
             protect=bool(getattr(request, "protect", False)),
             retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
         )

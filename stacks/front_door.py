@@ -132,6 +132,8 @@ def build_front_door(
         NAMESPACE,
         labels,
         pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=cluster.kubernetes_provider)),
+        # Until 61e8d77 the namespace was a child of the entry component of the same name.
+        previous_parent=pulumi.create_urn(f"{site}-front-door", "hybrid-llm-infra:front-door:FrontDoorEntry"),
     )
     # The NLB-to-proxy leg's certificate (the NLB does not validate it; components/backend_certificate.py).
     backend_tls = BackendCertificate(

@@ -72,3 +72,16 @@ def test_closure_follows_dependencies_through_intermediate_resources() -> None:
     a, b, c = node("a", "b"), node("b", "c"), node("c")
     assert closure([a, b, c], a) == {"b", "c"}
     assert closure([a, b, c], c) == set()
+
+
+@pytest.mark.parametrize("stack", ["frankfurt", "dubai"])
+def test_the_namespace_keeps_its_identity_from_when_the_entry_held_it(stack: str) -> None:
+    """Moved out of the entry component (so the Service can come after the gateway): an alias to the old parent
+    keeps a deployed stack's live namespace instead of a create-then-delete (and AlreadyExists)."""
+    resources = shipped_runs()[stack].resources
+    [entry] = [r for r in resources if r.type == "hybrid-llm-infra:front-door:FrontDoorEntry"]
+    old_parent = f"urn:pulumi:{stack}::hybrid-llm-infra::hybrid-llm-infra:front-door:FrontDoorEntry::{entry.name}"
+    moved = [r for r in resources if r.name in (f"{entry.name}-ns", f"{entry.name}-default-deny-ingress")]
+    assert len(moved) == 2
+    for resource in moved:
+        assert {"spec": {"parentUrn": old_parent}} in resource.aliases, resource.aliases
