@@ -12,9 +12,6 @@ add one. No catch-all route: any other path gets Envoy's 404. README, "The front
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -22,111 +19,35 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components.cluster_metrics import admit_scraper
-from components.helm_chart import HelmChart, pinned_release
-from components.model_scaling import Scraper
-from components.network_policies import default_deny_ingress
-from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
-
-GATEWAY_API = "gateway.networking.k8s.io/v1"
-GATEWAY_API_BETA = "gateway.networking.k8s.io/v1beta1"
-ENVOY_GATEWAY_API = "gateway.envoyproxy.io/v1alpha1"
-CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
-OPENAI_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/models")
-MODEL_PORT = 8000
-SUB_HEADER = "x-jwt-sub"
-"""The JWT ``sub`` claim copied into a header by the JWT filter (overwriting any the client sent), so the local rate
-limit can count per client: Envoy Gateway runs jwt_authn before local_ratelimit (internal/xds/translator/
-httpfilters.go, v1.6.7)."""
-_ROOT = Path(__file__).resolve().parent.parent
-GATEWAY_CRD_DIRS = ("components/vendor/gateway-api-v1.4.1-standard", "components/vendor/envoy-gateway-v1.6.7-crds")
-"""Vendored unchanged (components/vendor/README.md): what the clusters get, and what the tests validate against."""
-GATEWAY_CRD_FILES = tuple(
-    str(path.relative_to(_ROOT)) for d in GATEWAY_CRD_DIRS for path in sorted((_ROOT / d).glob("*.yaml"))
+from components.front_door_args import (
+    CONTROLLER_NAME,
+    ENVOY_GATEWAY_API,
+    GATEWAY_API,
+    GATEWAY_API_BETA,
+    GATEWAY_CRD_DIRS,
+    GATEWAY_CRD_FILES,
+    HEALTH_PATH,
+    STATS_PORT,
+    SUB_HEADER,
+    FrontDoorGatewayArgs,
+    RoutedModel,
+    SourceRange,
+    certificate_ref,
+    model_route_rules,
 )
-HEALTH_PATH = "/healthz"
-XDS_PORT = 18000
-STATS_PORT = 19001
+from components.front_door_network import controller_policies, gateway_network_policies
+from components.helm_chart import pinned_release
+from components.model_scaling import Scraper
 
-
-@dataclass(frozen=True)
-class SourceRange:
-    """An ipBlock of the NetworkPolicy admitting the entry's connections to the proxies."""
-
-    cidr: str
-    excepted: pulumi.Input[Sequence[str]] = ()
-
-
-@dataclass(frozen=True)
-class RoutedModel:
-    name: str
-    namespace: str
-    service: str
-    pod_selector: Mapping[str, str]
-    """Labels of the model's pods (the NetworkPolicy admitting the gateway selects them)."""
-
-
-@dataclass(frozen=True)
-class FrontDoorGatewayArgs:
-    namespace: str
-    gateway_name: str
-    proxy_selector: Mapping[str, str]
-    """Labels Envoy Gateway puts on the proxy pods (the NLB Service selects them)."""
-    proxy_port: int
-    """Container port of the 443 listener (the NLB's target port)."""
-    entry_sources: Sequence[SourceRange]
-    """Where the load balancer's connections to the proxies come from (AWS: the NLB's private addresses in the VPC;
-    on-prem: the callers themselves, kept by externalTrafficPolicy Local)."""
-    chart: HelmChart
-    models: Sequence[RoutedModel]
-    jwt_issuer: str
-    jwks_uri: str
-    jwt_audiences: Sequence[str]
-    rate_limit_requests: int
-    rate_limit_unit: str
-    listener_certificate_secret: pulumi.Input[str]
-    replicas: int
-    kubernetes_provider: pulumi.ProviderResource
-    controller_namespace: str = "envoy-gateway-system"
-    listener_certificate_namespace: str | None = None
-    """The Secret's namespace when not the Gateway's (a ReferenceGrant there lets the Gateway read it)."""
-    scraper: Scraper | None = None
-    """The cluster's Prometheus: scrapes the proxies' stats (certificate expiry; components/slo_rules.py alerts)."""
-    scrape_interval: str = "30s"
-    monitoring_depends_on: Sequence[pulumi.Resource] = ()
-    """The release that installs the PodMonitor CRD (kube-prometheus-stack)."""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    depends_on: Sequence[pulumi.Resource] = ()
-
-    def __post_init__(self) -> None:
-        for url, what in ((self.jwt_issuer, "jwt issuer"), (self.jwks_uri, "jwks uri")):
-            if not url.startswith("https://"):
-                raise ValueError(f"{what} {url!r}: https only")
-        if not self.models:
-            raise ValueError("a gateway without models would only refuse")
-        if self.rate_limit_requests < 1:
-            raise ValueError("rate limit: at least one request")
-
-
-def _certificate_ref(args: FrontDoorGatewayArgs) -> dict[str, Any]:
-    ref: dict[str, Any] = {"kind": "Secret", "name": args.listener_certificate_secret}
-    namespace = args.listener_certificate_namespace
-    return {**ref, "namespace": namespace} if namespace and namespace != args.namespace else ref
-
-
-def model_route_rules(model: RoutedModel) -> list[dict[str, Any]]:
-    """One rule per OpenAI path: exact ``/models/<name>/v1/...`` rewritten to ``/v1/...`` on the model's Service.
-
-    Envoy's least-request balancing is set by the BackendTrafficPolicy (Service endpoints, not the ClusterIP)."""
-    return [
-        {
-            "matches": [{"path": {"type": "Exact", "value": f"/models/{model.name}{path}"}}],
-            "filters": [
-                {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": path}}}
-            ],
-            "backendRefs": [{"name": model.service, "namespace": model.namespace, "port": MODEL_PORT}],
-        }
-        for path in OPENAI_PATHS
-    ]
+__all__ = [
+    "GATEWAY_CRD_DIRS",
+    "GATEWAY_CRD_FILES",
+    "FrontDoorGateway",
+    "FrontDoorGatewayArgs",
+    "RoutedModel",
+    "SourceRange",
+    "model_route_rules",
+]
 
 
 class FrontDoorGateway(pulumi.ComponentResource):
@@ -150,7 +71,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
-        self._controller_policies(name, args, labels, controller_ns)
+        controller_policies(self, name, args, labels, controller_ns)
         # The chart's own crds/ carries the Gateway API *experimental* channel; the stacks install the standard
         # channel v1.4.1 (the Gateway API release Envoy Gateway v1.6.7 is built on) and Envoy Gateway's CRDs from
         # vendored, unchanged files instead, and skip the chart's. Paths relative to the project directory, the
@@ -255,7 +176,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
                         "protocol": "HTTPS",
                         "tls": {
                             "mode": "Terminate",
-                            "certificateRefs": [_certificate_ref(args)],
+                            "certificateRefs": [certificate_ref(args)],
                         },
                         "allowedRoutes": {"namespaces": {"from": "Same"}},
                     }
@@ -353,7 +274,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
             },
             opts=policy_opts,
         )
-        self._network_policies(name, args, labels)
+        gateway_network_policies(self, name, args, labels, [self.crds, self.release])
         if args.scraper is not None:
             self._monitoring(name, args, args.scraper, labels)
         self.register_outputs({"gateway": args.gateway_name, "routes": sorted(self.routes)})
@@ -382,7 +303,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
     def _certificate_grant(self, name: str, args: FrontDoorGatewayArgs, labels: dict[str, str]) -> None:
         """A certificate in another namespace (e.g. where cert-manager keeps it) needs that namespace's consent
         (Gateway API, ReferenceGrant: a Gateway's certificateRefs across namespaces)."""
-        ref = _certificate_ref(args)
+        ref = certificate_ref(args)
         if "namespace" not in ref:
             return
         CustomResource(
@@ -448,110 +369,3 @@ class FrontDoorGateway(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[response])),
         )
-
-    def _controller_policies(
-        self, name: str, args: FrontDoorGatewayArgs, labels: dict[str, str], namespace: k8s.core.v1.Namespace
-    ) -> None:
-        """The controller's namespace denies ingress but for the proxies' xDS connections (18000; the gateway-helm
-        chart's values, v1.6.7). No webhook: the topology injector is off (see the release's values)."""
-        opts = pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=[namespace])
-        policy = k8s.networking.v1
-        default_deny_ingress(f"{name}-controller-default-deny", args.controller_namespace, labels, opts)
-        proxies = policy.NetworkPolicyPeerArgs(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                match_labels={"kubernetes.io/metadata.name": args.namespace}
-            ),
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(args.proxy_selector)),
-        )
-        policy.NetworkPolicy(
-            f"{name}-controller-admit",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="admit-proxies", namespace=args.controller_namespace, labels=labels
-            ),
-            spec=policy.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Ingress"],
-                ingress=[
-                    policy.NetworkPolicyIngressRuleArgs(
-                        from_=[proxies], ports=[policy.NetworkPolicyPortArgs(protocol="TCP", port=XDS_PORT)]
-                    ),
-                ],
-            ),
-            opts=opts,
-        )
-
-    def _network_policies(self, name: str, args: FrontDoorGatewayArgs, labels: dict[str, str]) -> None:
-        """The NLB to the proxies (front-door denies ingress by default); the proxies to each model on 8000; and
-        the ReferenceGrant letting the routes in front-door name Services of the model's namespace."""
-        opts = pulumi.ResourceOptions(parent=self, provider=args.kubernetes_provider, depends_on=list(args.depends_on))
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-admit-entry",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="admit-load-balancer",
-                namespace=args.namespace,
-                # The pack's isolation control reads this policy as the public entry's (residency/front_door.py).
-                labels={**labels, PUBLIC_ENTRY_LABEL: PUBLIC_ENTRY_VALUE},
-            ),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(args.proxy_selector)),
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        # AWS: a TLS listener with IP targets does not preserve the client's address, connections
-                        # come from the NLB's private addresses in the VPC (ELB docs, "Client IP preservation").
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                ip_block=k8s.networking.v1.IPBlockArgs(
-                                    cidr=source.cidr, except_=source.excepted or None
-                                )
-                            )
-                            for source in args.entry_sources
-                        ],
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=args.proxy_port)],
-                    )
-                ],
-            ),
-            opts=opts,
-        )
-        gateway_pods = k8s.networking.v1.NetworkPolicyPeerArgs(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                match_labels={"kubernetes.io/metadata.name": args.namespace}
-            ),
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(args.proxy_selector)),
-        )
-        for model in args.models:
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-admit-{model.name}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{model.name}-from-front-door", namespace=model.namespace, labels=labels
-                ),
-                spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(model.pod_selector)),
-                    policy_types=["Ingress"],
-                    ingress=[
-                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                            from_=[gateway_pods],
-                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=MODEL_PORT)],
-                        )
-                    ],
-                ),
-                opts=opts,
-            )
-        for namespace in sorted({m.namespace for m in args.models}):
-            CustomResource(
-                f"{name}-grant-{namespace}",
-                api_version=GATEWAY_API_BETA,
-                kind="ReferenceGrant",
-                metadata={"name": "front-door-routes", "namespace": namespace, "labels": labels},
-                spec={
-                    "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": args.namespace}],
-                    "to": [
-                        {"group": "", "kind": "Service", "name": m.service}
-                        for m in args.models
-                        if m.namespace == namespace
-                    ],
-                },
-                opts=pulumi.ResourceOptions(
-                    parent=self, provider=args.kubernetes_provider, depends_on=[self.crds, self.release]
-                ),
-            )
