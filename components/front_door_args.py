@@ -51,6 +51,19 @@ class RoutedModel:
     service: str
     pod_selector: Mapping[str, str]
     """Labels of the model's pods (the NetworkPolicy admitting the gateway selects them)."""
+    restricted: bool = False
+    """Serves restricted (personal) data: a valid token is not enough, the caller must be entitled
+    (``FrontDoorGatewayArgs.restricted_access``)."""
+
+
+@dataclass(frozen=True)
+class ClaimRule:
+    """A JWT claim the caller must carry with one of ``values`` (Envoy Gateway SecurityPolicy authorization)."""
+
+    claim: str
+    values: Sequence[str]
+    value_type: str = "StringArray"
+    """String (the claim is one value) or StringArray (a list, e.g. groups)."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +95,15 @@ class FrontDoorGatewayArgs:
     scrape_interval: str = "30s"
     monitoring_depends_on: Sequence[pulumi.Resource] = ()
     """The release that installs the PodMonitor CRD (kube-prometheus-stack)."""
+    restricted_access: ClaimRule | None = None
+    """Who may call the restricted models (required when one is routed)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
     def __post_init__(self) -> None:
+        restricted = [m.name for m in self.models if m.restricted]
+        if restricted and self.restricted_access is None:
+            raise ValueError(f"restricted models {restricted} need restricted_access: any valid token is not enough")
         for url, what in ((self.jwt_issuer, "jwt issuer"), (self.jwks_uri, "jwks uri")):
             if not url.startswith("https://"):
                 raise ValueError(f"{what} {url!r}: https only")

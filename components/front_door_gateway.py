@@ -28,7 +28,6 @@ from components.front_door_args import (
     GATEWAY_CRD_FILES,
     HEALTH_PATH,
     STATS_PORT,
-    SUB_HEADER,
     FrontDoorGatewayArgs,
     RoutedModel,
     SourceRange,
@@ -36,6 +35,7 @@ from components.front_door_args import (
     model_route_rules,
 )
 from components.front_door_network import controller_policies, gateway_network_policies
+from components.front_door_policies import route_targets, security_policy_spec, traffic_policy_spec
 from components.helm_chart import pinned_release
 from components.model_scaling import Scraper
 
@@ -219,59 +219,38 @@ class FrontDoorGateway(pulumi.ComponentResource):
             for model in args.models
         }
         self._health(name, args, meta, parent_refs, on_gateway)
-        targets = [
-            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": f"model-{m.name}"} for m in args.models
-        ]
         route_list = list(self.routes.values())
         policy_opts = pulumi.ResourceOptions(
             parent=self, provider=provider, depends_on=[self.crds, self.release, *route_list]
         )
-        CustomResource(
-            f"{name}-jwt",
-            api_version=ENVOY_GATEWAY_API,
-            kind="SecurityPolicy",
-            metadata=meta("require-jwt"),
-            spec={
-                "targetRefs": targets,
-                "jwt": {
-                    # Not optional: a request without a valid token is refused with 401 (no anonymous access).
-                    "providers": [
-                        {
-                            "name": "issuer",
-                            "issuer": args.jwt_issuer,
-                            **({"audiences": list(args.jwt_audiences)} if args.jwt_audiences else {}),
-                            "remoteJWKS": {"uri": args.jwks_uri},
-                            "claimToHeaders": [{"claim": "sub", "header": SUB_HEADER}],
-                        }
-                    ]
-                },
-            },
-            opts=policy_opts,
-        )
+        # One SecurityPolicy per route (Envoy Gateway applies the oldest of two targeting the same route): the open
+        # models need a valid token, the restricted ones also the entitling claim.
+        open_models = [m.name for m in args.models if not m.restricted]
+        restricted = [m.name for m in args.models if m.restricted]
+        if open_models:
+            CustomResource(
+                f"{name}-jwt",
+                api_version=ENVOY_GATEWAY_API,
+                kind="SecurityPolicy",
+                metadata=meta("require-jwt"),
+                spec=security_policy_spec(route_targets(open_models), args),
+                opts=policy_opts,
+            )
+        if restricted:
+            CustomResource(
+                f"{name}-jwt-restricted",
+                api_version=ENVOY_GATEWAY_API,
+                kind="SecurityPolicy",
+                metadata=meta("require-jwt-and-entitlement"),
+                spec=security_policy_spec(route_targets(restricted), args, args.restricted_access),
+                opts=policy_opts,
+            )
         CustomResource(
             f"{name}-traffic",
             api_version=ENVOY_GATEWAY_API,
             kind="BackendTrafficPolicy",
             metadata=meta("per-client-limit"),
-            spec={
-                "targetRefs": targets,
-                # Least outstanding requests across the model's pods: vLLM requests differ in length by orders of
-                # magnitude, so round robin piles long generations onto one pod.
-                "loadBalancer": {"type": "LeastRequest"},
-                # Local: counted in each proxy pod, no Redis (a Global limit needs Envoy's rate-limit service).
-                # Distinct: one bucket per value of the header, i.e. per token subject.
-                "rateLimit": {
-                    "type": "Local",
-                    "local": {
-                        "rules": [
-                            {
-                                "clientSelectors": [{"headers": [{"name": SUB_HEADER, "type": "Distinct"}]}],
-                                "limit": {"requests": args.rate_limit_requests, "unit": args.rate_limit_unit},
-                            }
-                        ]
-                    },
-                },
-            },
+            spec=traffic_policy_spec(route_targets([m.name for m in args.models]), args),
             opts=policy_opts,
         )
         gateway_network_policies(self, name, args, labels, [self.crds, self.release])

@@ -94,12 +94,26 @@ def _https_url(value: str) -> str:
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 
 
+class RestrictedAccessConfig(_Model):
+    """The claim that entitles a caller to restricted (personal) data: without it the gateway answers 403."""
+
+    claim: str = Field(pattern=r"^[A-Za-z0-9_.:/-]{1,128}$", description="Claim name, e.g. groups or roles.")
+    values: list[str] = Field(min_length=1, description="Accepted values (any one entitles).")
+    value_type: Literal["String", "StringArray"] = Field(
+        default="StringArray", description="String (one value) or StringArray (a list, as groups usually are)."
+    )
+
+
 class JwtConfig(_Model):
     """Who issues the callers' tokens; the gateway refuses a request without a valid one (no anonymous access)."""
 
     issuer: HttpsUrl = Field(description="The tokens' iss claim (https://).")
     jwks_uri: HttpsUrl = Field(description="Where the issuer publishes its signing keys (https://).")
     audiences: list[str] = Field(default_factory=list, description="Accepted aud values (empty: any).")
+    restricted_access: RestrictedAccessConfig | None = Field(
+        default=None,
+        description="Required where restricted models are routed (on-prem): the claim a caller needs for them.",
+    )
 
 
 class RateLimitConfig(_Model):
@@ -165,9 +179,18 @@ def front_door_problems(path: str, door: FrontDoorConfig | None, jurisdiction: s
 
 def front_door_model_problems(path: str, door: FrontDoorConfig | None, models: dict[str, str]) -> list[Problem]:
     """The routed models, by name -> classification: each served by this stack and never restricted."""
-    if door is None or door.gateway.models is None:
+    if door is None:
         return []
     problems = []
+    if door.gateway.jwt.restricted_access is not None:
+        problems.append(
+            Problem(
+                f"{path}.gateway.jwt.restrictedAccess",
+                "no restricted model is routed on AWS (restricted data is served only on-prem); remove it",
+            )
+        )
+    if door.gateway.models is None:
+        return problems
     for i, name in enumerate(door.gateway.models):
         key = f"{path}.gateway.models[{i}]"
         if name not in models:

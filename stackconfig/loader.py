@@ -14,12 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
-from residency import JURISDICTIONS
+from residency import JURISDICTIONS, ONPREM_ONLY_CLASSIFICATIONS
 from stackconfig.addressing import check_address_plan
 from stackconfig.change_windows import change_window_problems
 from stackconfig.errors import ConfigError, Problem
 from stackconfig.front_door import front_door_model_problems, front_door_problems
 from stackconfig.images import production_image_problems
+from stackconfig.inference import classification_of
 from stackconfig.latency import sites_of, stack_latency_problems
 from stackconfig.models import AwsStackConfig, OnPremStackConfig, StackConfig
 from stackconfig.observability import metrics_problems, namespace_problems
@@ -106,7 +107,15 @@ def _semantic_problems(config: StackConfig) -> list[Problem]:
         problems += _onprem_cluster_problems(config)
         problems += gateway_problems(config.vpn_gateway, config.address_plan)
         problems += onprem_front_door_problems(
-            f"{PROJECT}:frontDoor", config.front_door, [m.name for m in config.kubernetes.models], taken
+            f"{PROJECT}:frontDoor",
+            config.front_door,
+            [m.name for m in config.kubernetes.models],
+            taken,
+            [
+                m.name
+                for m in config.kubernetes.models
+                if classification_of(m, config.classification) in ONPREM_ONLY_CLASSIFICATIONS
+            ],
         )
     jurisdiction = JURISDICTIONS[config.deployment.jurisdiction]
     if isinstance(config, AwsStackConfig):

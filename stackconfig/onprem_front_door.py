@@ -83,7 +83,11 @@ class OnPremFrontDoorConfig(_Model):
 
 
 def onprem_front_door_problems(
-    path: str, door: OnPremFrontDoorConfig | None, models: Sequence[str], taken: Mapping[str, str]
+    path: str,
+    door: OnPremFrontDoorConfig | None,
+    models: Sequence[str],
+    taken: Mapping[str, str],
+    restricted: Sequence[str] = (),
 ) -> list[Problem]:
     """front-door is not a namespace the stack uses for something else (front door or not: the isolation control
     trusts the public-entry label there only); the routed models are the site's."""
@@ -102,6 +106,15 @@ def onprem_front_door_problems(
                     f"{name} is not a model of {path.rsplit(':', 1)[0]}:kubernetes.models ({', '.join(models)})",
                 )
             )
+    routed = [m for m in restricted if door.gateway.models is None or m in door.gateway.models]
+    if routed and door.gateway.jwt.restricted_access is None:
+        problems.append(
+            Problem(
+                f"{path}.gateway.jwt.restrictedAccess",
+                f"required: the site routes restricted models ({', '.join(routed)}); name the claim that entitles a "
+                "caller to restricted data (any valid token is not enough)",
+            )
+        )
     if door.certificate.namespace in taken:
         problems.append(
             Problem(

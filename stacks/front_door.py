@@ -17,6 +17,7 @@ import pulumi
 from components.aws_gpu_cluster import AwsGpuInferenceCluster
 from components.aws_load_balancer_controller import AwsLoadBalancerController
 from components.backend_certificate import BackendCertificate, BackendCertificateArgs
+from components.front_door_args import ClaimRule
 from components.front_door_entry import FrontDoorEntry, FrontDoorEntryArgs, front_door_namespace
 from components.front_door_gateway import FrontDoorGateway, FrontDoorGatewayArgs, RoutedModel, SourceRange
 from components.helm_chart import HelmChart
@@ -73,7 +74,7 @@ def _health(check: HealthCheckConfig) -> HealthCheckSpec:
 
 def gateway_args(
     gateway: GatewayConfig,
-    models: Sequence[tuple[str, str]],
+    models: Sequence[tuple[str, str, bool]],
     *,
     entry_sources: Sequence[SourceRange],
     certificate_secret: pulumi.Input[str],
@@ -85,8 +86,10 @@ def gateway_args(
     labels: Mapping[str, str],
     depends_on: Sequence[pulumi.Resource],
 ) -> FrontDoorGatewayArgs:
-    """The gateway's Args from its config, the same on every site; ``models`` are (name, namespace) routed in order."""
+    """The gateway's Args from its config, the same on every site; ``models`` are (name, namespace, restricted),
+    routed in order."""
     chart = gateway.chart
+    access = gateway.jwt.restricted_access
     return FrontDoorGatewayArgs(
         namespace=NAMESPACE,
         gateway_name=GATEWAY_NAME,
@@ -94,7 +97,8 @@ def gateway_args(
         proxy_port=GATEWAY_PORT,
         entry_sources=entry_sources,
         chart=HelmChart(chart.repository, chart.chart, chart.version),
-        models=[RoutedModel(name, namespace, name, pod_selector(name)) for name, namespace in models],
+        models=[RoutedModel(name, ns, name, pod_selector(name), restricted) for name, ns, restricted in models],
+        restricted_access=ClaimRule(access.claim, list(access.values), access.value_type) if access else None,
         jwt_issuer=gateway.jwt.issuer,
         jwks_uri=gateway.jwt.jwks_uri,
         jwt_audiences=list(gateway.jwt.audiences),
@@ -157,7 +161,8 @@ def build_front_door(
         f"{site}-envoy-gateway",
         gateway_args(
             gateway,
-            [(m.name, m.namespace) for m in routed],
+            # Never restricted here: the config refuses restricted data on AWS.
+            [(m.name, m.namespace, False) for m in routed],
             # The NLB's connections come from its private addresses in the VPC.
             entry_sources=[SourceRange(network.vpc_cidr)],
             certificate_secret=backend_tls.secret_name,

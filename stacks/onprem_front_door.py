@@ -19,8 +19,10 @@ from components.front_door_gateway import FrontDoorGateway, SourceRange
 from components.inference_service import InferenceService
 from components.model_scaling import Scraper
 from components.site_front_door_entry import SiteFrontDoorEntry, SiteFrontDoorEntryArgs
+from residency import ONPREM_ONLY_CLASSIFICATIONS
 from stackconfig import OnPremStackConfig
 from stackconfig.addressing import aws_ranges
+from stackconfig.inference import classification_of
 from stacks.front_door import GATEWAY_PORT, GATEWAY_SELECTOR, NAMESPACE, gateway_args
 
 EVERYWHERE = "0.0.0.0/0"
@@ -74,7 +76,10 @@ def build_onprem_front_door(
         f"{site}-envoy-gateway",
         gateway_args(
             gateway,
-            [(m.name, m.namespace) for m in routed],
+            [
+                (m.name, m.namespace, classification_of(m, config.classification) in ONPREM_ONLY_CLASSIFICATIONS)
+                for m in routed
+            ],
             entry_sources=[SourceRange(EVERYWHERE, excluded)],
             certificate_secret=door.certificate.name,
             certificate_namespace=door.certificate.namespace,

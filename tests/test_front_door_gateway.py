@@ -3,7 +3,6 @@ a per-client limit, the NetworkPolicies admitting it, and the config that refuse
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pulumi
@@ -202,7 +201,7 @@ def test_the_gateway_pods_reach_each_model_on_8000_and_others_do_not(stack: str)
 
 def _gateway(models: list[RoutedModel], **changes: Any) -> None:
     """The component alone under the mocks; ``changes`` override its Args (e.g. the certificate's place)."""
-    args = FrontDoorGatewayArgs(
+    defaults: dict[str, Any] = dict(
         namespace=NAMESPACE,
         gateway_name="front-door",
         proxy_selector=GATEWAY_SELECTOR,
@@ -219,7 +218,7 @@ def _gateway(models: list[RoutedModel], **changes: Any) -> None:
         replicas=2,
         kubernetes_provider=k8s.Provider("cluster", context="ctx"),
     )
-    FrontDoorGateway("gw", dataclasses.replace(args, **changes), pulumi.ResourceOptions())
+    FrontDoorGateway("gw", FrontDoorGatewayArgs(**{**defaults, **changes}), pulumi.ResourceOptions())
 
 
 def test_two_models_two_namespaces_get_routes_grants_and_policies_of_their_own(mock_stack: Any) -> None:

@@ -282,3 +282,92 @@ def test_a_peer_without_its_nat_addresses_fails_the_run_instead_of_admitting_the
     assert "natPublicIps" in " ".join([*run.problems, run.crash or ""])
     complete = run_stack(project, project.stack("onprem"), {n: runs[n].as_reference() for n in ("frankfurt", "dubai")})
     assert complete.ok, complete.problems or complete.crash
+
+
+# --- restricted data at the door: a valid token is not enough ---------------------------------------------
+
+SECURITY = "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy"
+
+
+def door_answer(policies: list[dict[str, Any]], route: str, token: dict[str, Any] | None) -> int:
+    """What Envoy Gateway answers for a request on ``route`` with ``token`` (None: no valid token), by the
+    SecurityPolicy that targets the route: 401 without a valid token, then its authorization (default action and
+    JWT-claim rules; Envoy Gateway v1.6.7 SecurityPolicy) decides 403 or through (200)."""
+    [policy] = [p for p in policies if any(t["name"] == route for t in p["spec"]["targetRefs"])]
+    if token is None:
+        return 401
+    authorization = policy["spec"].get("authorization")
+    if authorization is None:
+        return 200
+    for rule in authorization["rules"]:
+        claims = rule["principal"]["jwt"]["claims"]
+        if all(set(c["values"]) & set(token.get(c["name"]) or []) for c in claims):
+            return 200 if rule["action"] == "Allow" else 403
+    return 200 if authorization.get("defaultAction", "Deny") == "Allow" else 403
+
+
+def test_restricted_models_on_prem_need_the_entitling_claim_as_well_as_a_token() -> None:
+    policies = [p for p in _stack("onprem", SECURITY) if p["metadata"]["namespace"] == NAMESPACE]
+    assert [p["metadata"]["name"] for p in policies] == ["require-jwt-and-entitlement"]
+    entitled = {"sub": "alice", "groups": ["staff", "restricted-data-processors"]}
+    for route in ("model-llama-31-8b", "model-qwen25-32b"):
+        assert door_answer(policies, route, None) == 401
+        assert door_answer(policies, route, {"sub": "bob", "groups": ["staff"]}) == 403
+        assert door_answer(policies, route, {"sub": "carol"}) == 403
+        assert door_answer(policies, route, entitled) == 200
+    for policy in policies:
+        assert not list(errors(policy)), policy
+
+
+@pytest.mark.parametrize("stack", ["frankfurt", "dubai", "onprem"])
+def test_every_model_route_has_exactly_one_security_policy(stack: str) -> None:
+    """Envoy Gateway applies only the oldest of two SecurityPolicies on one route: each route gets one."""
+    routes = [r["metadata"]["name"] for r in _stack(stack, ROUTE) if r["metadata"]["name"].startswith("model-")]
+    targeted = [t["name"] for p in _stack(stack, SECURITY) for t in p["spec"]["targetRefs"]]
+    assert routes and sorted(targeted) == sorted(routes)
+
+
+def test_a_gateway_mixing_open_and_restricted_models_splits_the_policies(mock_stack: Any) -> None:
+    from components.front_door_args import ClaimRule
+
+    _component(
+        [
+            RoutedModel("open", "team-a", "open", pod_selector("open")),
+            RoutedModel("personal", "team-b", "personal", pod_selector("personal"), restricted=True),
+        ],
+        restricted_access=ClaimRule("roles", ["dpo-approved"], "StringArray"),
+    )
+    mock_stack.settle()
+    policies = _of(list(mock_stack.capture.resources.values()), SECURITY)
+    assert door_answer(policies, "model-open", {"sub": "x"}) == 200
+    assert door_answer(policies, "model-personal", {"sub": "x"}) == 403
+    assert door_answer(policies, "model-personal", {"sub": "x", "roles": ["dpo-approved"]}) == 200
+    for policy in policies:
+        assert not list(errors(policy)), policy
+
+
+def test_a_restricted_model_without_an_entitling_claim_is_refused_by_the_component(mock_stack: Any) -> None:
+    with pytest.raises(ValueError, match="need restricted_access"):
+        _component([RoutedModel("personal", "team-b", "personal", pod_selector("personal"), restricted=True)])
+
+
+def test_the_site_needs_the_entitling_claim_where_it_routes_restricted_models() -> None:
+    raw = onprem_with(lambda d: d["gateway"]["jwt"].pop("restrictedAccess"))
+    [problem] = problems_of(raw)
+    assert problem.startswith(
+        f"{KEY}.gateway.jwt.restrictedAccess: required: the site routes restricted models (llama-31-8b, qwen25-32b)"
+    )
+    bad = onprem_with(lambda d: d["gateway"]["jwt"]["restrictedAccess"].update(values=[]))
+    assert problems_of(bad)[0].startswith(f"{KEY}.gateway.jwt.restrictedAccess.values:")
+
+
+def test_an_aws_front_door_has_no_use_for_an_entitling_claim() -> None:
+    raw = with_object(
+        stack_config("frankfurt"),
+        KEY,
+        lambda d: d["gateway"]["jwt"].update(restrictedAccess={"claim": "groups", "values": ["x"]}),
+    )
+    assert problems_of(raw) == [
+        f"{KEY}.gateway.jwt.restrictedAccess: no restricted model is routed on AWS (restricted data is served only "
+        "on-prem); remove it"
+    ]
