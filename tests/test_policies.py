@@ -183,6 +183,17 @@ CASES: list[tuple[str, AnalyzedResource, list[str]]] = [
         ["residency-tags"],
     ),
     ("labels-missing", res("kubernetes:core/v1:Service", "svc", {"metadata": {"name": "s"}}), ["residency-tags"]),
+    # A CustomResourceDefinition is an API type holding no data (the vendored ones the front door installs); a
+    # patch of one is not exempt.
+    (
+        "crd-patch-unlabelled",
+        res(
+            "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinitionPatch",
+            "crd-patch",
+            {"metadata": {"name": "gateways.gateway.networking.k8s.io"}},
+        ),
+        ["residency-tags"],
+    ),
     # A CustomResourceDefinition is an API type holding no data (the vendored ones the front door installs).
     (
         "crd-unlabelled",

@@ -41,7 +41,7 @@ TAGGABLE_AWS = frozenset(
 )
 
 
-_API_TYPES = "kubernetes:apiextensions.k8s.io/"
+_API_TYPES = ("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",)
 """CustomResourceDefinitions: cluster-wide API types, holding no data (the vendored Gateway API and Envoy Gateway
 CRDs the front door installs unchanged; charts' CRDs are inside their releases and never seen here)."""
 
@@ -49,7 +49,7 @@ CRDs the front door installs unchanged; charts' CRDs are inside their releases a
 def _taggable(view: View) -> bool:
     if view.is_aws:
         return "tags" in view.props or view.type in TAGGABLE_AWS
-    return view.is_k8s and not view.type.startswith(_API_TYPES)
+    return view.is_k8s and view.type not in _API_TYPES
 
 
 @resource_policy("residency-tags", types=("aws:", "kubernetes:"))
