@@ -199,8 +199,8 @@ def test_the_gateway_pods_reach_each_model_on_8000_and_others_do_not(stack: str)
 # --- the component with two models in two namespaces -------------------------------------------------
 
 
-def _gateway(models: list[RoutedModel], **changes: Any) -> None:
-    """The component alone under the mocks; ``changes`` override its Args (e.g. the certificate's place)."""
+def _args(models: list[RoutedModel], provider: Any, **changes: Any) -> FrontDoorGatewayArgs:
+    """The gateway's Args for the component tests; ``changes`` override any field."""
     defaults: dict[str, Any] = dict(
         namespace=NAMESPACE,
         gateway_name="front-door",
@@ -216,9 +216,15 @@ def _gateway(models: list[RoutedModel], **changes: Any) -> None:
         rate_limit_unit="Second",
         listener_certificate_secret="front-door-backend-tls",
         replicas=2,
-        kubernetes_provider=k8s.Provider("cluster", context="ctx"),
+        kubernetes_provider=provider,
     )
-    FrontDoorGateway("gw", FrontDoorGatewayArgs(**{**defaults, **changes}), pulumi.ResourceOptions())
+    return FrontDoorGatewayArgs(**{**defaults, **changes})
+
+
+def _gateway(models: list[RoutedModel], **changes: Any) -> None:
+    """The component alone under the mocks; ``changes`` override its Args (e.g. the certificate's place)."""
+    args = _args(models, k8s.Provider("cluster", context="ctx"), **changes)
+    FrontDoorGateway("gw", args, pulumi.ResourceOptions())
 
 
 def test_two_models_two_namespaces_get_routes_grants_and_policies_of_their_own(mock_stack: Any) -> None:
@@ -251,25 +257,8 @@ def test_two_models_two_namespaces_get_routes_grants_and_policies_of_their_own(m
     ("field", "value"), [("jwt_issuer", "http://login.example.com/"), ("jwks_uri", "http://login.example.com/k")]
 )
 def test_the_component_refuses_plain_http_token_sources(field: str, value: str) -> None:
-    base = dict(
-        namespace=NAMESPACE,
-        gateway_name="front-door",
-        proxy_selector=GATEWAY_SELECTOR,
-        proxy_port=GATEWAY_PORT,
-        entry_sources=[SourceRange("10.20.0.0/16")],
-        chart=HelmChart("oci://docker.io/envoyproxy", "gateway-helm", "v1.6.7"),
-        models=[RoutedModel("a", "team-a", "a", pod_selector("a"))],
-        jwt_issuer="https://login.example.com/",
-        jwks_uri="https://login.example.com/jwks",
-        jwt_audiences=[],
-        rate_limit_requests=5,
-        rate_limit_unit="Second",
-        listener_certificate_secret="s",
-        replicas=1,
-        kubernetes_provider=None,
-    )
     with pytest.raises(ValueError, match="https only"):
-        FrontDoorGatewayArgs(**{**base, field: value})  # type: ignore[arg-type]
+        _args([RoutedModel("a", "team-a", "a", pod_selector("a"))], None, **{field: value})
 
 
 # --- config --------------------------------------------------------------------------------------
