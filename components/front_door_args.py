@@ -95,6 +95,10 @@ class FrontDoorGatewayArgs:
     scrape_interval: str = "30s"
     monitoring_depends_on: Sequence[pulumi.Resource] = ()
     """The release that installs the PodMonitor CRD (kube-prometheus-stack)."""
+    protect_crds: bool = False
+    """Protect the cluster-wide CRDs from deletion: for a cluster the stack does not own (on-prem, shared), where
+    deleting a CRD deletes every object of its kind, other teams' too. On AWS the stack owns the cluster and
+    destroys it whole (protecting them would block ``pulumi destroy``)."""
     restricted_access: ClaimRule | None = None
     """Who may call the restricted models (required when one is routed)."""
     labels: Mapping[str, str] = field(default_factory=dict)

@@ -80,10 +80,13 @@ class FrontDoorGateway(pulumi.ComponentResource):
             f"{name}-crds",
             files=list(GATEWAY_CRD_FILES),
             # Unchanged, unlabelled: CRDs are API types holding no data (the residency-tags control skips them).
-            # Cluster-wide: deleting a CRD deletes every object of its kind in the cluster, other teams' Gateways and
-            # routes too. Protected (inherited by the children; Pulumi docs, "protect"), so removing the front door
-            # or `pulumi destroy` stops here instead; retained, so whoever unprotects them leaves them in place.
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True),
+            # Cluster-wide: deleting a CRD deletes every object of its kind in the cluster. On a cluster the stack does
+            # not own, protected and retained (both inherited by the children: Pulumi docs, "protect", "retainOnDelete";
+            # the provider builds them with Parent(component), yaml/v2/configgroup.go): removing the front door or
+            # `pulumi destroy` is refused rather than deleting other teams' Gateways and routes.
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, protect=args.protect_crds, retain_on_delete=args.protect_crds
+            ),
         )
         self.release = pinned_release(
             f"{name}-release",
@@ -207,6 +210,37 @@ class FrontDoorGateway(pulumi.ComponentResource):
         on_gateway = pulumi.ResourceOptions(
             parent=self, provider=provider, depends_on=[self.crds, self.release, self.gateway]
         )
+        # Who may call comes before what may be called: each model's SecurityPolicy exists before its route, so no
+        # route is ever served without one (Envoy Gateway accepts a policy whose target route does not exist yet:
+        # internal/gatewayapi/securitypolicy.go, resolveSecurityPolicyRouteTargetRef, v1.6.7). One per route (Envoy
+        # Gateway applies only the oldest of two on a route): open models need a valid token, restricted ones also
+        # the entitling claim.
+        open_models = [m.name for m in args.models if not m.restricted]
+        restricted = [m.name for m in args.models if m.restricted]
+        security = []
+        if open_models:
+            security.append(
+                CustomResource(
+                    f"{name}-jwt",
+                    api_version=ENVOY_GATEWAY_API,
+                    kind="SecurityPolicy",
+                    metadata=meta("require-jwt"),
+                    spec=security_policy_spec(route_targets(open_models), args),
+                    opts=on_gateway,
+                )
+            )
+        if restricted:
+            security.append(
+                CustomResource(
+                    f"{name}-jwt-restricted",
+                    api_version=ENVOY_GATEWAY_API,
+                    kind="SecurityPolicy",
+                    metadata=meta("require-jwt-and-entitlement"),
+                    spec=security_policy_spec(route_targets(restricted), args, args.restricted_access),
+                    opts=on_gateway,
+                )
+            )
+        guarded = pulumi.ResourceOptions.merge(on_gateway, pulumi.ResourceOptions(depends_on=security))
         self.routes = {
             model.name: CustomResource(
                 f"{name}-route-{model.name}",
@@ -214,7 +248,7 @@ class FrontDoorGateway(pulumi.ComponentResource):
                 kind="HTTPRoute",
                 metadata=meta(f"model-{model.name}"),
                 spec={"parentRefs": parent_refs, "rules": model_route_rules(model)},
-                opts=on_gateway,
+                opts=guarded,
             )
             for model in args.models
         }
@@ -223,28 +257,6 @@ class FrontDoorGateway(pulumi.ComponentResource):
         policy_opts = pulumi.ResourceOptions(
             parent=self, provider=provider, depends_on=[self.crds, self.release, *route_list]
         )
-        # One SecurityPolicy per route (Envoy Gateway applies the oldest of two targeting the same route): the open
-        # models need a valid token, the restricted ones also the entitling claim.
-        open_models = [m.name for m in args.models if not m.restricted]
-        restricted = [m.name for m in args.models if m.restricted]
-        if open_models:
-            CustomResource(
-                f"{name}-jwt",
-                api_version=ENVOY_GATEWAY_API,
-                kind="SecurityPolicy",
-                metadata=meta("require-jwt"),
-                spec=security_policy_spec(route_targets(open_models), args),
-                opts=policy_opts,
-            )
-        if restricted:
-            CustomResource(
-                f"{name}-jwt-restricted",
-                api_version=ENVOY_GATEWAY_API,
-                kind="SecurityPolicy",
-                metadata=meta("require-jwt-and-entitlement"),
-                spec=security_policy_spec(route_targets(restricted), args, args.restricted_access),
-                opts=policy_opts,
-            )
         CustomResource(
             f"{name}-traffic",
             api_version=ENVOY_GATEWAY_API,

@@ -97,7 +97,9 @@ HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 class RestrictedAccessConfig(_Model):
     """The claim that entitles a caller to restricted (personal) data: without it the gateway answers 403."""
 
-    claim: str = Field(pattern=r"^[A-Za-z0-9_.:/-]{1,128}$", description="Claim name, e.g. groups or roles.")
+    # No '.': Envoy Gateway splits a claim name on dots into a nested path (api/v1alpha1 JWTClaim.Name, v1.6.7), so
+    # a URL-style claim would never match and every caller would get 403.
+    claim: str = Field(pattern=r"^[A-Za-z0-9_:/-]{1,128}$", description="Top-level claim name, e.g. groups or roles.")
     values: list[str] = Field(min_length=1, description="Accepted values (any one entitles).")
     value_type: Literal["String", "StringArray"] = Field(
         default="StringArray", description="String (one value) or StringArray (a list, as groups usually are)."

@@ -85,6 +85,7 @@ def gateway_args(
     provider: pulumi.ProviderResource,
     labels: Mapping[str, str],
     depends_on: Sequence[pulumi.Resource],
+    protect_crds: bool = False,
 ) -> FrontDoorGatewayArgs:
     """The gateway's Args from its config, the same on every site; ``models`` are (name, namespace, restricted),
     routed in order."""
@@ -113,6 +114,7 @@ def gateway_args(
         kubernetes_provider=provider,
         labels=labels,
         depends_on=depends_on,
+        protect_crds=protect_crds,
     )
 
 

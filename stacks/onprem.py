@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -169,9 +169,21 @@ def model_exposure(model: OnPremInferenceServiceConfig, config: OnPremStackConfi
 def aws_nat_addresses(peers: Mapping[str, pulumi.StackReference]) -> pulumi.Output[list[str]]:
     """The AWS stacks' NAT gateway addresses (their ``natPublicIps``): where their workloads come from on the
     internet. Required: a peer that does not export them yet fails the preview (deploy the AWS stacks first) rather
-    than leaving its addresses admitted (``get_output`` would read a missing output as None)."""
-    outputs = [ref.require_output("natPublicIps") for _, ref in sorted(peers.items())]
-    return pulumi.Output.all(*outputs).apply(lambda lists: [str(ip) for ips in lists for ip in (ips or [])])
+    than leaving its addresses admitted (a missing output reads as None)."""
+    outputs = [ref.get_output("natPublicIps").apply(_nat_of(stack)) for stack, ref in sorted(peers.items())]
+    return pulumi.Output.all(*outputs).apply(lambda lists: [ip for ips in lists for ip in ips])
+
+
+def _nat_of(stack: str) -> Callable[[Any], list[str]]:
+    def check(value: Any) -> list[str]:
+        if not isinstance(value, list) or not value:
+            raise ValueError(
+                f"peer stack {stack} exports no natPublicIps: deploy it first (the on-prem front door keeps its NAT "
+                "addresses out and will not guess them)"
+            )
+        return [str(ip) for ip in value]
+
+    return check
 
 
 def _peer(stack: str) -> pulumi.StackReference:

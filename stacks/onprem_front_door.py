@@ -69,7 +69,14 @@ def build_onprem_front_door(
         lambda nat: [*aws_ranges(config.address_plan), *(f"{ip}/32" for ip in sorted(set(nat)))]
     )
     balancer = door.load_balancer
-    namespace = front_door_namespace(f"{site}-front-door", NAMESPACE, labels, opts)
+    namespace = front_door_namespace(
+        f"{site}-front-door",
+        NAMESPACE,
+        labels,
+        opts,
+        # Until 61e8d77 the namespace was a child of the site's entry component of the same name.
+        previous_parent=pulumi.create_urn(f"{site}-front-door", "hybrid-llm-infra:front-door:SiteFrontDoorEntry"),
+    )
     gateway = door.gateway
     routed = [m for m in config.kubernetes.models if gateway.models is None or m.name in gateway.models]
     gateway_component = FrontDoorGateway(
@@ -89,6 +96,7 @@ def build_onprem_front_door(
             provider=provider,
             labels=labels,
             depends_on=[namespace, *depends_on, *(services[m.name] for m in routed)],
+            protect_crds=True,  # the site's existing cluster: other teams may use these types
         ),
         opts=opts,
     )

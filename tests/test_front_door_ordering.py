@@ -74,14 +74,44 @@ def test_closure_follows_dependencies_through_intermediate_resources() -> None:
     assert closure([a, b, c], c) == set()
 
 
-@pytest.mark.parametrize("stack", ["frankfurt", "dubai"])
+ENTRY_TYPES = {
+    "frankfurt": "hybrid-llm-infra:front-door:FrontDoorEntry",
+    "dubai": "hybrid-llm-infra:front-door:FrontDoorEntry",
+    "onprem": "hybrid-llm-infra:front-door:SiteFrontDoorEntry",
+}
+"""The component that held the namespace until 61e8d77 (git show 61e8d77 -- components/)."""
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_the_namespace_keeps_its_identity_from_when_the_entry_held_it(stack: str) -> None:
     """Moved out of the entry component (so the Service can come after the gateway): an alias to the old parent
     keeps a deployed stack's live namespace instead of a create-then-delete (and AlreadyExists)."""
     resources = shipped_runs()[stack].resources
-    [entry] = [r for r in resources if r.type == "hybrid-llm-infra:front-door:FrontDoorEntry"]
-    old_parent = f"urn:pulumi:{stack}::hybrid-llm-infra::hybrid-llm-infra:front-door:FrontDoorEntry::{entry.name}"
+    [entry] = [r for r in resources if r.type == ENTRY_TYPES[stack]]
+    old_parent = f"urn:pulumi:{stack}::hybrid-llm-infra::{ENTRY_TYPES[stack]}::{entry.name}"
     moved = [r for r in resources if r.name in (f"{entry.name}-ns", f"{entry.name}-default-deny-ingress")]
     assert len(moved) == 2
     for resource in moved:
         assert {"spec": {"parentUrn": old_parent}} in resource.aliases, resource.aliases
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_model_route_exists_before_the_policy_that_guards_it(stack: str) -> None:
+    """A route created before its SecurityPolicy would serve the model, restricted data included, without a token
+    until the policy landed: each model route waits for the policy that targets it."""
+    resources = shipped_runs()[stack].resources
+    policies = [r for r in resources if r.type == "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy"]
+    routes = [
+        r
+        for r in resources
+        if r.type == "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+        and r.inputs["metadata"]["name"].startswith("model-")
+    ]
+    assert routes and policies
+    for route in routes:
+        [guard] = [
+            p
+            for p in policies
+            if route.inputs["metadata"]["name"] in {t["name"] for t in p.inputs["spec"]["targetRefs"]}
+        ]
+        assert guard.urn in closure(resources, route), f"{route.name} does not wait for {guard.name}"

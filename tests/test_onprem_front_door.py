@@ -291,17 +291,30 @@ SECURITY = "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy"
 
 def door_answer(policies: list[dict[str, Any]], route: str, token: dict[str, Any] | None) -> int:
     """What Envoy Gateway answers for a request on ``route`` with ``token`` (None: no valid token), by the
-    SecurityPolicy that targets the route: 401 without a valid token, then its authorization (default action and
-    JWT-claim rules; Envoy Gateway v1.6.7 SecurityPolicy) decides 403 or through (200)."""
+    SecurityPolicy that targets the route (v1.6.7): its JWT providers are required (not ``optional``), so 401
+    without a valid token; then its authorization (rules in order, first match wins, default Deny) decides 403 or
+    through (200). A claim rule reads the payload its named provider stored (internal/xds/translator/
+    authorization.go): a rule naming no provider of the policy matches nobody. StringArray: any configured value in
+    the token's list; String: the token's value equals one of them."""
     [policy] = [p for p in policies if any(t["name"] == route for t in p["spec"]["targetRefs"])]
+    jwt = policy["spec"]["jwt"]
+    providers = {p["name"] for p in jwt["providers"]}
+    assert providers and not jwt.get("optional", False), "no required JWT provider: anonymous callers get through"
     if token is None:
         return 401
     authorization = policy["spec"].get("authorization")
     if authorization is None:
         return 200
+
+    def holds(claim: dict[str, Any]) -> bool:
+        value = token.get(claim["name"])
+        if claim.get("valueType", "String") == "StringArray":
+            return isinstance(value, list) and bool(set(claim["values"]) & set(value))
+        return isinstance(value, str) and value in claim["values"]
+
     for rule in authorization["rules"]:
-        claims = rule["principal"]["jwt"]["claims"]
-        if all(set(c["values"]) & set(token.get(c["name"]) or []) for c in claims):
+        principal = rule["principal"]["jwt"]
+        if principal["provider"] in providers and all(holds(c) for c in principal["claims"]):
             return 200 if rule["action"] == "Allow" else 403
     return 200 if authorization.get("defaultAction", "Deny") == "Allow" else 403
 
@@ -359,6 +372,11 @@ def test_the_site_needs_the_entitling_claim_where_it_routes_restricted_models() 
     )
     bad = onprem_with(lambda d: d["gateway"]["jwt"]["restrictedAccess"].update(values=[]))
     assert problems_of(bad)[0].startswith(f"{KEY}.gateway.jwt.restrictedAccess.values:")
+    # Envoy Gateway reads a dot as a nested claim path: a URL-style claim would match nobody.
+    dotted = onprem_with(
+        lambda d: d["gateway"]["jwt"]["restrictedAccess"].update(claim="https://login.example.com/groups")
+    )
+    assert problems_of(dotted)[0].startswith(f"{KEY}.gateway.jwt.restrictedAccess.claim:")
 
 
 def test_an_aws_front_door_has_no_use_for_an_entitling_claim() -> None:
@@ -371,3 +389,23 @@ def test_an_aws_front_door_has_no_use_for_an_entitling_claim() -> None:
         f"{KEY}.gateway.jwt.restrictedAccess: no restricted model is routed on AWS (restricted data is served only "
         "on-prem); remove it"
     ]
+
+
+def test_the_door_evaluator_can_say_no() -> None:
+    """The evaluator itself: a rule naming another provider entitles nobody, String claims match whole values, and a
+    policy without a required provider is refused outright."""
+    rule = {"name": "r", "action": "Allow", "principal": {"jwt": {"provider": "other", "claims": []}}}
+    spec = {
+        "targetRefs": [{"name": "model-x"}],
+        "jwt": {"providers": [{"name": "issuer"}]},
+        "authorization": {"defaultAction": "Deny", "rules": [rule]},
+    }
+    assert door_answer([{"spec": spec}], "model-x", {"sub": "a"}) == 403
+    claims = [{"name": "tier", "valueType": "String", "values": ["gold"]}]
+    rule["principal"] = {"jwt": {"provider": "issuer", "claims": claims}}
+    assert door_answer([{"spec": spec}], "model-x", {"tier": "gold"}) == 200
+    assert door_answer([{"spec": spec}], "model-x", {"tier": "golden"}) == 403
+    assert door_answer([{"spec": spec}], "model-x", {"tier": ["gold"]}) == 403
+    optional = {**spec, "jwt": {"providers": [{"name": "issuer"}], "optional": True}}
+    with pytest.raises(AssertionError, match="anonymous"):
+        door_answer([{"spec": optional}], "model-x", None)
