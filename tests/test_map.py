@@ -125,7 +125,11 @@ def test_restricted_models_sit_only_inside_the_onprem_site(doc: dict[str, Any]) 
     # Their weights come from the site too, and no flow of restricted data has an AWS end.
     for flow in doc["flows"]:
         if flow["classification"] == "restricted":
-            assert sites[flow["source"]]["kind"] == sites[flow["target"]]["kind"] == "onprem", flow["id"]
+            # Both ends on-prem, or the public front door's clients (of the site's own jurisdiction) into it.
+            ends = [flow["source"], flow["target"]]
+            assert all(
+                sites[end]["kind"] == "onprem" if end in sites else end == "external:clients:EU" for end in ends
+            ), flow["id"]
 
 
 def test_no_shipped_flow_crosses_a_jurisdiction(doc: dict[str, Any], shipped: dict[str, Any], tmp_path: Path) -> None:
@@ -340,3 +344,39 @@ def test_pr_workflow_adds_the_map_to_the_job_summary_when_a_stack_changes() -> N
         re.search(pattern.group(1), path)
         for path in ("README.md", "tests/test_map.py", "infra/cli.py", "Pulumi.yaml.bak")
     )
+
+
+# -- the front door: public entries and failover ------------------------------------------------------------------
+
+
+def test_each_front_door_is_one_flow_from_its_jurisdictions_clients_and_failover_stays_inside(
+    doc: dict[str, Any],
+) -> None:
+    entries = {f["target"]: f for f in doc["flows"] if f["kind"] == "public-entry"}
+    assert sorted(entries) == ["dubai", "frankfurt", "onprem"]
+    assert {site: f["source"] for site, f in entries.items()} == {
+        "frankfurt": "external:clients:EU",
+        "dubai": "external:clients:UAE",
+        "onprem": "external:clients:EU",
+    }
+    assert all(f["boundary"] == "inside" for f in entries.values())
+    assert "entitling claim" in entries["onprem"]["label"] and entries["onprem"]["classification"] == "restricted"
+    [failover] = [f for f in doc["flows"] if f["kind"] == "front-door-failover"]
+    assert (failover["source"], failover["target"], failover["boundary"]) == ("frankfurt", "onprem", "inside")
+    # The public entry's ~100 source ranges are one flow from its clients, not one site-to-site flow per range.
+    assert not [f for f in doc["flows"] if f["kind"] == "lb-endpoint" and "front-door" in f["id"]]
+
+
+def test_a_front_door_failing_over_to_another_jurisdictions_site_is_red_and_exits_1(
+    shipped: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    planted = copy.deepcopy(shipped)
+    dubai = next(s for s in planted["stacks"] if s["stack"] == "dubai")
+    dubai["outputs"]["frontDoor"]["sites"] = ["dubai", "onprem"]  # ae. failing over to the EU site
+    flow_map = build_map(planted)
+    assert [(f.kind, f.source, f.target) for f in flow_map.crossing] == [("front-door-failover", "dubai", "onprem")]
+    assert flow_map.crossing[0].source_jurisdiction == "UAE" and flow_map.crossing[0].target_jurisdiction == "EU"
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps(planted))
+    assert main(["map", "--inventory", str(path), "--format", "markdown", "--output", str(tmp_path / "m.md")]) == 1
+    assert "crosses UAE ->" in capsys.readouterr().err

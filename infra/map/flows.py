@@ -15,8 +15,11 @@ from infra.map.inventory_view import StackView, as_list, region_of_arn, region_o
 from infra.map.model import Boundary, DataFlowMap, Flow, Store
 from infra.map.stores import RECORD_CONTROL, object_stores
 from residency import jurisdiction_for_region
+from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
 
 _TRANSFER = ("region-in-jurisdiction", RECORD_CONTROL)
+CLIENTS = "external:clients:"
+"""The clients of a jurisdiction's front door: its market (``external:clients:EU``)."""
 
 
 class _Places:
@@ -37,6 +40,8 @@ class _Places:
         site = self.map.site(end)
         if site:
             return site.jurisdiction
+        if end.startswith(CLIENTS):
+            return end[len(CLIENTS) :]  # the market a front door serves: its jurisdiction's clients
         if end.startswith("external:region:"):
             found = jurisdiction_for_region(end.split(":", 2)[2])
             return found.id if found else "outside-all"
@@ -70,6 +75,7 @@ def derive_flows(views: list[StackView], flow_map: DataFlowMap) -> list[Flow]:
         flows += _replication(view, places)
         flows += _remote_write(view, places)
         flows += _model_loads(view, places)
+        flows += _front_door(view, places)
     carried: dict[str, list[str]] = {}
     for flow in flows:
         for tunnel_id in flow.via:
@@ -151,8 +157,9 @@ def _endpoints(view: StackView, places: _Places, tunnels: list[Flow]) -> list[Fl
     groups = {r["id"]: r for r in view.of_type("aws:ec2/securityGroup:SecurityGroup")}
     for service in view.of_type("core/v1:Service"):
         spec = service["inputs"].get("spec") or {}
-        if spec.get("type") != "LoadBalancer":
-            continue
+        labels = (service["inputs"].get("metadata") or {}).get("labels") or {}
+        if spec.get("type") != "LoadBalancer" or labels.get(PUBLIC_ENTRY_LABEL) == PUBLIC_ENTRY_VALUE:
+            continue  # a public front-door entry is one flow from its clients (_front_door), not one per range
         annotations = (service["inputs"].get("metadata") or {}).get("annotations") or {}
         model = _model_of(view, service, places)
         sources: list[str] = list(spec.get("loadBalancerSourceRanges") or [])
@@ -394,4 +401,73 @@ def _model_loads(view: StackView, places: _Places) -> list[Flow]:
                     controls=("restricted-data-onprem-only", RECORD_CONTROL),
                 )
             )
+    return flows
+
+
+def _front_door(view: StackView, places: _Places) -> list[Flow]:
+    """A jurisdiction's public name: the requests its region hands over to the other site behind the name (failover)
+    and the site's own name for the models only it serves (the AWS stack's ``frontDoor`` output)."""
+    door = view.outputs.get("frontDoor")
+    if not isinstance(door, dict):
+        return []
+    names = (
+        [door["hostname"]]
+        if isinstance(door.get("hostname"), str)
+        else [str(h) for h in as_list(door.get("hostnames"))]
+    )
+    site = places.map.site(view.name)
+    if not names or site is None:
+        return []
+    flows = [
+        _flow(
+            places,
+            id=f"{view.name}:public-entry",
+            kind="public-entry",
+            source=f"{CLIENTS}{site.jurisdiction}",
+            target=view.name,
+            source_node=f"{CLIENTS}{site.jurisdiction}",
+            target_node=view.name,
+            label=f"front door {', '.join(names)}: clients' requests and answers over TLS, JWT required"
+            + ("; restricted models also need the entitling claim" if "hostnames" in door else ""),
+            protection="TLS 1.2+ (ends at the NLB or the site's gateway)",
+            classification=view.classification,
+            controls=("front-door-stays-in-jurisdiction", "restricted-model-isolated", RECORD_CONTROL),
+        )
+    ]
+    if not isinstance(door.get("hostname"), str):
+        return flows
+    hostname = door["hostname"]
+    for other in [str(s) for s in as_list(door.get("sites")) if str(s) != view.name]:
+        flows.append(
+            _flow(
+                places,
+                id=f"{view.name}:front-door-failover:{hostname}->{other}",
+                kind="front-door-failover",
+                source=view.name,
+                target=other if places.map.site(other) else f"external:site {other}",
+                source_node=view.name,
+                target_node=other,
+                label=f"front door {hostname}: clients' requests go to {other} while {view.name} is unhealthy",
+                protection="TLS (public certificate at each site)",
+                classification=view.classification,
+                controls=("front-door-stays-in-jurisdiction", *_TRANSFER),
+            )
+        )
+    for other, url in sorted((door.get("siteUrls") or {}).items() if isinstance(door.get("siteUrls"), dict) else []):
+        flows.append(
+            _flow(
+                places,
+                id=f"{view.name}:front-door-site-name:{other}",
+                kind="front-door-name",
+                source=view.name,
+                target=other if places.map.site(other) else f"external:site {other}",
+                source_node=view.name,
+                target_node=other,
+                # Names only: the requests for the site's own (restricted) models go from the clients to the site.
+                label=f"DNS answers for {url}: clients of {other}'s own models are sent straight to {other}",
+                protection="none (DNS)",
+                classification="internal",
+                controls=("front-door-stays-in-jurisdiction", *_TRANSFER),
+            )
+        )
     return flows
