@@ -16,7 +16,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.aws_load_balancer_controller import NLB_CLASS
+from components.cluster_metrics import pss_labels
 from components.network_policies import default_deny_ingress
+from components.service_status import load_balancer_ingress
 
 _LBC = "service.beta.kubernetes.io/aws-load-balancer-"
 # TLS 1.3 and 1.2 only (Elastic Load Balancing user guide, "Security policies for your Network Load Balancer").
@@ -41,10 +43,7 @@ def front_door_namespace(
         f"{name}-ns",
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=namespace,
-            labels={
-                **labels,
-                **{f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")},
-            },
+            labels={**labels, **pss_labels("restricted", "restricted")},
         ),
         opts=opts,
     )
@@ -157,11 +156,8 @@ class FrontDoorEntry(pulumi.ComponentResource):
         )
 
         def required(status: object) -> str:
-            balancer = getattr(status, "load_balancer", None) if status is not None else None
-            ingress = getattr(balancer, "ingress", None) or []
-            hostname = getattr(ingress[0], "hostname", None) if ingress else None
-            # pulumi-kubernetes reports a LoadBalancer Service created only once ingress is set (README, "Reaching
-            # models across sites"); a preview leaves it unknown.
+            # Set before pulumi-kubernetes reports the Service created (README, "Reaching models across sites").
+            hostname = load_balancer_ingress(status, "hostname")
             if not hostname:
                 raise ValueError(f"{name}: the front-door Service reports no load-balancer hostname")
             return str(hostname)

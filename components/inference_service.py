@@ -32,6 +32,7 @@ from components.model_scaling import (
     scaled_object_spec,
     scrape_network_policy_spec,
 )
+from components.service_status import load_balancer_ingress
 
 # The argument types live in components/inference_args.py and the pod in components/inference_pod.py; they are
 # re-exported here, where callers know them from.
@@ -150,7 +151,7 @@ class InferenceService(pulumi.ComponentResource):
             opts=child,
         )
         self.endpoint = pulumi.Output.from_input(f"http://{name}.{args.namespace}.svc.cluster.local:{PORT}/v1")
-        self.load_balancer_hostname = self.service.status.apply(_ingress_hostname)
+        self.load_balancer_hostname = self.service.status.apply(lambda st: load_balancer_ingress(st, "hostname"))
         self.register_outputs({"endpoint": self.endpoint, "servedModelName": args.served_model_name})
 
     def _scaling(
@@ -206,12 +207,6 @@ def service_spec(selector: Mapping[str, str], exposure: ServiceExposure | None) 
         external_traffic_policy=exposure.external_traffic_policy,
         allocate_load_balancer_node_ports=exposure.allocate_node_ports if balanced else None,
     )
-
-
-def _ingress_hostname(status: object) -> str | None:
-    balancer = getattr(status, "load_balancer", None) if status is not None else None
-    ingress = getattr(balancer, "ingress", None) or []
-    return getattr(ingress[0], "hostname", None) if ingress else None
 
 
 def dns_egress_rule() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:

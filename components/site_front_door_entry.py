@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.front_door_entry import HTTPS_PORT
+from components.service_status import load_balancer_ingress
 from residency.front_door import PUBLIC_ENTRY_LABEL, PUBLIC_ENTRY_VALUE
 
 
@@ -75,10 +76,7 @@ class SiteFrontDoorEntry(pulumi.ComponentResource):
         )
 
         def address(status: object) -> str:
-            balancer = getattr(status, "load_balancer", None) if status is not None else None
-            ingress = getattr(balancer, "ingress", None) or []
-            found = (getattr(ingress[0], "ip", None) or getattr(ingress[0], "hostname", None)) if ingress else None
-            # pulumi-kubernetes reports a LoadBalancer Service created only once its ingress is set.
+            found = load_balancer_ingress(status, "ip", "hostname")
             if not found:
                 raise ValueError(f"{name}: the site's load balancer gave the front-door Service no address")
             return str(found)
