@@ -189,6 +189,9 @@ class FrontDoorGateway(pulumi.ComponentResource):
                 parent=self, provider=provider, depends_on=[self.crds, self.release, gateway_class]
             ),
         )
+        on_gateway = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=[self.crds, self.release, self.gateway]
+        )
         self._certificate_grant(name, args, labels)
         # TLS 1.2 and 1.3 only, said here rather than left to defaults: Envoy Gateway sets 1.2 as the minimum when a
         # ClientTrafficPolicy applies (internal/gatewayapi/clienttrafficpolicy.go, v1.6.7), Envoy's own default
@@ -202,44 +205,35 @@ class FrontDoorGateway(pulumi.ComponentResource):
                 "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": args.gateway_name}],
                 "tls": {"minVersion": "1.2", "maxVersion": "1.3"},
             },
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=[self.crds, self.release, self.gateway]
-            ),
+            opts=on_gateway,
         )
         parent_refs = [{"name": args.gateway_name, "sectionName": "https"}]
-        on_gateway = pulumi.ResourceOptions(
-            parent=self, provider=provider, depends_on=[self.crds, self.release, self.gateway]
-        )
         # Who may call comes before what may be called: each model's SecurityPolicy exists before its route, so no
         # route is ever served without one (Envoy Gateway accepts a policy whose target route does not exist yet:
         # internal/gatewayapi/securitypolicy.go, resolveSecurityPolicyRouteTargetRef, v1.6.7). One per route (Envoy
         # Gateway applies only the oldest of two on a route): open models need a valid token, restricted ones also
         # the entitling claim.
-        open_models = [m.name for m in args.models if not m.restricted]
-        restricted = [m.name for m in args.models if m.restricted]
-        security = []
-        if open_models:
-            security.append(
-                CustomResource(
-                    f"{name}-jwt",
-                    api_version=ENVOY_GATEWAY_API,
-                    kind="SecurityPolicy",
-                    metadata=meta("require-jwt"),
-                    spec=security_policy_spec(route_targets(open_models), args),
-                    opts=on_gateway,
-                )
+        guards = (
+            ("jwt", "require-jwt", [m.name for m in args.models if not m.restricted], None),
+            (
+                "jwt-restricted",
+                "require-jwt-and-entitlement",
+                [m.name for m in args.models if m.restricted],
+                args.restricted_access,
+            ),
+        )
+        security = [
+            CustomResource(
+                f"{name}-{suffix}",
+                api_version=ENVOY_GATEWAY_API,
+                kind="SecurityPolicy",
+                metadata=meta(policy_name),
+                spec=security_policy_spec(route_targets(models), args, entitled),
+                opts=on_gateway,
             )
-        if restricted:
-            security.append(
-                CustomResource(
-                    f"{name}-jwt-restricted",
-                    api_version=ENVOY_GATEWAY_API,
-                    kind="SecurityPolicy",
-                    metadata=meta("require-jwt-and-entitlement"),
-                    spec=security_policy_spec(route_targets(restricted), args, args.restricted_access),
-                    opts=on_gateway,
-                )
-            )
+            for suffix, policy_name, models, entitled in guards
+            if models
+        ]
         guarded = pulumi.ResourceOptions.merge(on_gateway, pulumi.ResourceOptions(depends_on=security))
         self.routes = {
             model.name: CustomResource(
