@@ -7,7 +7,7 @@ jurisdiction for a data scope is reported unservable: nothing here ever looks ou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from residency import ONPREM_ONLY_CLASSIFICATIONS
@@ -30,19 +30,9 @@ def served_models(config: StackConfig) -> list[tuple[str, bool]]:
     ]
 
 
-def stack_configs(raw_configs: Iterable[dict[str, str]]) -> list[StackConfig]:
-    """Parse each checked stack's config; a stack whose config is invalid is reported elsewhere and left out."""
-    configs = []
-    for raw in raw_configs:
-        try:
-            configs.append(parse_stack_config(raw))
-        except ConfigError:
-            continue
-    return configs
-
-
 def named_stack_configs(raw_configs: Mapping[str, Mapping[str, str]]) -> dict[str, StackConfig]:
-    """Stack name -> parsed config, for the stacks whose config is valid (the others report their own problems)."""
+    """Stack name -> parsed config, for the stacks whose config is valid (the others report their own problems, and
+    are left out)."""
     configs = {}
     for name, raw in raw_configs.items():
         try:

@@ -93,8 +93,8 @@ def check_address_plan(plan: AddressPlan) -> list[Problem]:
 
 
 def aws_ranges(plan: AddressPlan) -> list[str]:
-    """Every range an AWS site reaches on-prem from (its VPC and its tunnels' inside ranges), in plan order; the
-    policy pack's ``awsCidrs`` (infra/policy_check.py) are the same ranges."""
+    """Every range an AWS site reaches on-prem from (its VPC and its tunnels' inside ranges), by site name; the
+    policy pack's ``awsCidrs`` (infra/policy_check.py, read from the raw config) are the same ranges."""
     return [
         cidr
         for _, site_plan in sorted(plan.aws_sites.items())

@@ -164,10 +164,11 @@ def _secondary_site_problems(config: AwsStackConfig) -> list[Problem]:
         return []
     key = f"{PROJECT}:frontDoor.secondary.site"
     name = door.secondary.site
+    sites = {site.name: site for site in sites_of(config.latency)[0]}
     declared = config.latency.sites
-    if name in declared and declared[name].region is None and name not in {s.name for s in sites_of(config.latency)[0]}:
+    if name in declared and declared[name].region is None and name not in sites:
         return []  # declared but invalid: the latency check names its key
-    onprem = {site.name: site for site in sites_of(config.latency)[0] if site.kind == "onprem"}
+    onprem = {n: site for n, site in sites.items() if site.kind == "onprem"}
     if name not in onprem:
         known = ", ".join(sorted(onprem)) or "none"
         return [Problem(key, f"{name!r} is not an on-prem site of {PROJECT}:latency.sites (on-prem sites: {known})")]

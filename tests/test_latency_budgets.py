@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infra.latency import latency_section, stack_configs
+from infra.latency import latency_section, named_stack_configs
 from infra.project import load_project
 from infra.render.latency_markdown import render_latency_markdown
 from infra.render.latency_terminal import render_latency
@@ -159,7 +159,9 @@ def test_bad_latency_input_registers_nothing() -> None:
 
 
 def _shipped_section() -> dict[str, Any]:
-    section = latency_section(stack_configs(PROJECT.stack(n).config for n in PROJECT.stack_names()))
+    section = latency_section(
+        list(named_stack_configs({n: PROJECT.stack(n).config for n in PROJECT.stack_names()}).values())
+    )
     assert section is not None
     return section
 
@@ -188,8 +190,7 @@ def test_eu_markets_see_only_eu_sites_restricted_only_onprem() -> None:
 
 
 def test_a_model_over_budget_is_marked_in_every_format() -> None:
-    raw_configs = [PROJECT.stack(n).config for n in PROJECT.stack_names()]
-    configs = stack_configs(raw_configs)
+    configs = list(named_stack_configs({n: PROJECT.stack(n).config for n in PROJECT.stack_names()}).values())
     # Validation forbids this config; the report must still say "over" if it ever saw it (e.g. a stack left out).
     latency = configs[0].latency
     tight = latency.model_copy(
